@@ -1,0 +1,87 @@
+"""Command line: ``poe2openai`` / ``python -m poe2openai``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import textwrap
+
+from aiohttp import web
+
+from . import __version__
+from .app import create_app
+from .settings import SETTINGS, SettingsError, load_settings
+
+log = logging.getLogger("poe2openai")
+
+
+def _epilog() -> str:
+    lines = ["Settings come from environment variables:", ""]
+    for s in SETTINGS:
+        lines.append(f"  {s.env} (default: {s.default or 'empty'})")
+        lines += textwrap.wrap(s.help, 72, initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="poe2openai",
+        description="OpenAI-compatible API server for the bots on Poe.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"poe2openai {__version__}")
+    parser.add_argument("--host", help="address to listen on (overrides HOST)")
+    parser.add_argument("--port", type=int, help="port to listen on (overrides PORT)")
+    return parser
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if level in ("debug", "trace") else getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = dict(os.environ)
+    if args.host:
+        env["HOST"] = args.host
+    if args.port is not None:
+        env["PORT"] = str(args.port)
+    try:
+        settings = load_settings(env)
+    except SettingsError as exc:
+        print(f"poe2openai: bad setting {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    app = create_app(settings)
+    log.info("poe2openai %s listening on http://%s:%d (Poe: %s, config: %s)", __version__,
+             settings.host, settings.port, settings.poe_base_url, settings.config_dir.resolve())
+    try:
+        web.run_app(
+            app, host=settings.host, port=settings.port, loop=_new_loop(),
+            handler_cancellation=True, shutdown_timeout=settings.shutdown_timeout,
+            access_log_format='%a "%r" %s %b %Tfs', print=None,
+        )
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror or exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The OpenAI-facing HTTP layer."""

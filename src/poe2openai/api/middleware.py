@@ -1,0 +1,115 @@
+"""Middlewares: OpenAI error envelopes, and CORS for the API routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .. import keys
+from ..errors import InternalError, MethodNotAllowed, NotFound, ProxyError, RequestTooLarge
+from ..jsonlib import dumps
+
+__all__ = ["add_cors_headers", "cors_middleware", "error_middleware", "error_response"]
+
+log = logging.getLogger(__name__)
+
+_ADMIN_PREFIX = "/admin"
+
+
+def error_response(err: ProxyError) -> web.Response:
+    headers = err.response_headers()
+    if err.status >= 500 and err.retryable is None and "retry-after" in headers:
+        headers.setdefault("x-should-retry", "true")
+    return web.Response(status=err.status, body=dumps(err.body()), headers=headers,
+                        content_type="application/json")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ProxyError as err:
+        return error_response(err)
+    except web.HTTPException as exc:
+        if exc.status < 400 or request.path.startswith(_ADMIN_PREFIX):
+            raise
+        return error_response(_from_http_exception(request, exc))
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(InternalError("The server had an internal error."))
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ProxyError:
+    if exc.status == 404:
+        return NotFound(f"Unknown path: {request.method} {request.path}")
+    if exc.status == 405:
+        allowed = sorted(getattr(exc, "allowed_methods", ()) or ())
+        return MethodNotAllowed(
+            f"Method {request.method} is not allowed on {request.path}"
+            + (f"; use {', '.join(allowed)}." if allowed else "."),
+            headers={"Allow": ", ".join(allowed)} if allowed else None,
+        )
+    if exc.status == 413:
+        limit = request.app[keys.SETTINGS].max_request_size
+        return RequestTooLarge(
+            f"The request body is larger than MAX_REQUEST_SIZE ({limit} bytes).")
+    err = ProxyError(exc.reason or "Request failed")
+    err.status = exc.status  # type: ignore[misc]
+    err.type = "invalid_request_error" if exc.status < 500 else "server_error"  # type: ignore[misc]
+    err.code = None  # type: ignore[misc]
+    return err
+
+
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_DEFAULT_HEADERS = "Authorization, Content-Type, Accept, OpenAI-Organization, OpenAI-Project, X-Stainless-*"
+_EXPOSE = "x-dropped-params, x-should-retry, retry-after, retry-after-ms"
+
+
+def _allowed_origin(request: web.Request) -> str | None:
+    origin = request.headers.get("Origin")
+    if origin is None or request.path.startswith(_ADMIN_PREFIX):
+        return None
+    allowed = request.app[keys.SETTINGS].cors_allow_origins
+    if "*" in allowed:
+        return "*"
+    return origin if origin.rstrip("/") in allowed else None
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answers CORS preflights on every non-admin route. Never allows credentials."""
+    if (request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers
+            or "Origin" not in request.headers or request.path.startswith(_ADMIN_PREFIX)):
+        return await handler(request)
+    resp = web.Response(status=204)
+    allow = _allowed_origin(request)
+    if allow:
+        requested = request.headers.get("Access-Control-Request-Headers", "")
+        names = [h.strip() for h in requested.split(",") if h.strip()]
+        resp.headers["Access-Control-Allow-Origin"] = allow
+        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        resp.headers["Access-Control-Allow-Headers"] = (
+            ", ".join(n for n in names if _TOKEN.match(n) and n.lower() != "cookie")
+            or _DEFAULT_HEADERS)
+        resp.headers["Access-Control-Max-Age"] = "600"
+    if allow != "*":
+        resp.headers["Vary"] = "Origin"
+    return resp
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: CORS headers on every API answer, streams included."""
+    if "Origin" not in request.headers or "Access-Control-Allow-Origin" in response.headers:
+        return
+    allow = _allowed_origin(request)
+    if allow:
+        response.headers["Access-Control-Allow-Origin"] = allow
+        response.headers["Access-Control-Expose-Headers"] = _EXPOSE
+    if allow != "*" and not request.path.startswith(_ADMIN_PREFIX):
+        response.headers.add("Vary", "Origin")

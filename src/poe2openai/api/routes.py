@@ -1,0 +1,57 @@
+"""URL routes. Every API path answers with and without ``/v1`` (also ``/v1/v1``), with or
+without a trailing slash, because clients join base URLs in every possible way."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import __version__, keys
+from ..errors import ModelNotFound
+from ..jsonlib import dumps
+from .serving import chat_completions
+
+__all__ = ["setup_routes"]
+
+
+def _variants(path: str) -> list[str]:
+    paths = []
+    for prefix in ("/v1", "", "/v1/v1"):
+        paths += [prefix + path, prefix + path + "/"]
+    return paths
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(data), status=status, content_type="application/json")
+
+
+async def list_models(request: web.Request) -> web.Response:
+    return _json({"object": "list", "data": await _models(request)})
+
+
+async def get_model(request: web.Request) -> web.Response:
+    wanted = request.match_info["model_id"].rstrip("/").lower()
+    for model in await _models(request):
+        if model["id"].lower() == wanted:
+            return _json(model)
+    raise ModelNotFound(f"The model '{request.match_info['model_id']}' does not exist.",
+                        param="model")
+
+
+async def _models(request: web.Request) -> list[dict[str, object]]:
+    model_map = request.app[keys.REGISTRY].current
+    raw = await request.app[keys.CATALOG].get(getattr(model_map, "api_token", None))
+    return model_map.list_models(raw)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok", "version": __version__})
+
+
+def setup_routes(app: web.Application) -> None:
+    for path in _variants("/chat/completions"):
+        app.router.add_post(path, chat_completions)
+    for path in _variants("/models"):
+        app.router.add_get(path, list_models)
+    for prefix in ("/v1", "", "/v1/v1"):
+        app.router.add_get(prefix + "/models/{model_id:.+}", get_model)
+    app.router.add_get("/healthz", healthz)

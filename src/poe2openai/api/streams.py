@@ -1,0 +1,77 @@
+"""Open SSE streams: keep-alive comments while Poe is silent, and ending them on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiohttp import web
+
+from ..poe.client import PoeStream
+from ..translate.chunks import KEEPALIVE
+
+__all__ = ["ActiveStreams", "StreamState"]
+
+log = logging.getLogger(__name__)
+
+
+class StreamState:
+    """One open stream. ``last_write`` is the only thing the per-chunk path updates."""
+
+    __slots__ = ("closing", "last_write", "response", "upstream")
+
+    def __init__(self, response: web.StreamResponse, upstream: PoeStream, now: float) -> None:
+        self.response = response
+        self.upstream = upstream
+        self.last_write = now
+        self.closing = False  #: the server is shutting down and ended this stream
+
+
+class ActiveStreams:
+    """Every open stream, visited by one ticker task instead of a timer per stream."""
+
+    def __init__(self, keepalive_interval: float) -> None:
+        self.interval = keepalive_interval
+        self.streams: set[StreamState] = set()
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def add(self, state: StreamState) -> None:
+        self.streams.add(state)
+        self._empty.clear()
+
+    def discard(self, state: StreamState) -> None:
+        self.streams.discard(state)
+        if not self.streams:
+            self._empty.set()
+
+    async def run_keepalive(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = max(0.02, self.interval / 4)
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for state in list(self.streams):
+                if now - state.last_write < self.interval or state.closing:
+                    continue
+                state.last_write = now
+                try:
+                    await state.response.write(KEEPALIVE)
+                except (ConnectionResetError, RuntimeError):
+                    # The client left; its handler notices on its own next write or cancellation.
+                    self.discard(state)
+
+    async def shutdown(self, timeout: float) -> None:
+        """Let streams finish for up to ``timeout`` s, then end the rest cleanly."""
+        if not self.streams:
+            return
+        log.info("Waiting up to %.0f s for %d open stream(s) to finish", timeout, len(self.streams))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._empty.wait(), timeout)
+        for state in list(self.streams):
+            state.closing = True
+            state.upstream.abort()
+        if self.streams:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._empty.wait(), 2)

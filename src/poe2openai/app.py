@@ -1,0 +1,63 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from . import keys
+from .api.middleware import add_cors_headers, cors_middleware, error_middleware
+from .api.routes import setup_routes
+from .api.streams import ActiveStreams
+from .models import ModelCatalog
+from .poe.client import PoeClient
+from .registry import ModelRegistry
+from .settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, cors_middleware],
+        client_max_size=settings.max_request_size,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.REGISTRY] = ModelRegistry()
+    app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval)
+    app.cleanup_ctx.append(_poe_ctx)
+    app.cleanup_ctx.append(_keepalive_ctx)
+    app.on_shutdown.append(_end_streams)
+    app.on_response_prepare.append(add_cors_headers)
+    setup_routes(app)
+    return app
+
+
+async def _poe_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[keys.SETTINGS]
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout,
+                                    sock_read=s.read_timeout)
+    # No pool limit: every open client stream holds one Poe connection.
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured for reaching Poe.
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=True) as session:
+        poe = PoeClient(session, s.poe_base_url, s.poe_file_upload_url)
+        app[keys.POE] = poe
+        app[keys.CATALOG] = ModelCatalog(poe, s.models_cache_ttl)
+        yield
+
+
+async def _keepalive_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[keys.STREAMS].run_keepalive())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _end_streams(app: web.Application) -> None:
+    await app[keys.STREAMS].shutdown(max(0.0, app[keys.SETTINGS].shutdown_timeout - 1))

@@ -1,0 +1,1 @@
+"""The upstream side: Poe's bot protocol."""

@@ -1,0 +1,226 @@
+"""The one module that talks to Poe: bot queries, the model list and file uploads.
+
+Every aiohttp failure is turned into a :class:`~poe2openai.errors.ProxyError`
+here, so callers deal with one error family. ``CancelledError`` is never caught:
+when our client leaves, leaving the ``query()`` block closes Poe's connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from .. import __version__
+from ..errors import ProxyError, UpstreamError, UpstreamTimeout
+from ..jsonlib import JSONDecodeError, dumps, loads
+from .errors import map_error_event, map_http_error
+from .sse import SSEError, SSEParser
+
+__all__ = ["PoeClient", "PoeEvent", "PoeStream"]
+
+log = logging.getLogger(__name__)
+
+#: ``(event name, data object)`` — e.g. ``("text", {"text": "Hi"})``.
+PoeEvent = tuple[str, dict[str, Any]]
+
+_USER_AGENT = f"poe2openai/{__version__}"
+_MAX_ERROR_BODY = 65536
+
+
+class PoeStream:
+    """The events of one bot answer, read in batches (one network read per batch).
+
+    ``read()`` may be cancelled at any time without losing data: the parser is
+    only touched after a read has completed.
+    """
+
+    __slots__ = ("_content", "_parser", "_response", "done", "eof")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self._content = response.content
+        self._parser = SSEParser()
+        self.done = False  #: Poe sent ``done``
+        self.eof = False  #: the body ended (with or without ``done``)
+
+    async def read(self) -> list[PoeEvent] | None:
+        """The next events; ``None`` once the answer is over."""
+        while not (self.done or self.eof):
+            try:
+                chunk = await self._content.readany()
+            except TimeoutError:
+                raise UpstreamTimeout("Poe stopped sending data (read timeout)") from None
+            except (aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError) as exc:
+                raise UpstreamError(f"Connection to Poe broke: {_describe(exc)}") from None
+            try:
+                if chunk:
+                    pairs = self._parser.feed(chunk)
+                else:
+                    self.eof = True
+                    pairs = self._parser.close()
+            except SSEError as exc:
+                raise UpstreamError(f"Poe sent a malformed event stream: {exc}") from None
+            if pairs:
+                events = self._decode(pairs)
+                if events:
+                    return events
+        return None
+
+    def abort(self) -> None:
+        """Drop Poe's connection now; a pending :meth:`read` fails or ends."""
+        self._response.close()
+
+    def _decode(self, pairs: list[tuple[str, str]]) -> list[PoeEvent]:
+        events: list[PoeEvent] = []
+        for name, data in pairs:
+            try:
+                obj = loads(data)
+            except JSONDecodeError:
+                log.debug("ignoring Poe %r event with invalid JSON", name)
+                continue
+            if not isinstance(obj, dict):
+                continue
+            events.append((name, obj))
+            if name == "done":
+                self.done = True  # anything after "done" is ignored
+                break
+        return events
+
+
+class PoeClient:
+    """Poe's HTTP API over one pooled :class:`aiohttp.ClientSession`."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, upload_url: str) -> None:
+        self._session = session
+        self._bot_url = base_url.rstrip("/") + "/bot/"
+        self._models_url = base_url.rstrip("/") + "/v1/models"
+        self._upload_url = upload_url
+
+    @asynccontextmanager
+    async def query(self, bot: str, body: dict[str, Any], api_key: str) -> AsyncIterator[PoeStream]:
+        """POST a query to ``bot`` and yield its event stream once Poe has accepted it.
+
+        Raises a :class:`ProxyError` when Poe cannot be reached, times out, or
+        answers with an HTTP error or a non-SSE body.
+        """
+        headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "Accept-Encoding": "identity",
+            "User-Agent": _USER_AGENT,
+        }
+        url = self._bot_url + quote(bot, safe="")
+        try:
+            resp = await self._session.post(url, data=dumps(body), headers=headers)
+        except TimeoutError:
+            raise UpstreamTimeout("Timed out connecting to Poe") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Cannot reach Poe: {_describe(exc)}") from None
+        stream: PoeStream | None = None
+        try:
+            if resp.status >= 300 or resp.content_type != "text/event-stream":
+                raise await _error_from_response(resp)
+            stream = PoeStream(resp)
+            yield stream
+        finally:
+            if stream is not None and stream.eof:
+                resp.release()
+            else:
+                # Unfinished answer (client left, error, shutdown): drop the connection so
+                # Poe stops generating, instead of draining it.
+                resp.close()
+
+    async def list_models(self, api_token: str | None = None) -> list[dict[str, Any]]:
+        """Poe's public model list (``GET /v1/models``), as the raw ``data`` entries."""
+        headers = {"User-Agent": _USER_AGENT, "Accept": "application/json"}
+        if api_token:
+            headers["Authorization"] = f"Bearer {api_token}"
+        try:
+            async with self._session.get(
+                self._models_url, headers=headers, timeout=aiohttp.ClientTimeout(total=30)
+            ) as resp:
+                if resp.status != 200:
+                    raise await _error_from_response(resp)
+                payload = loads(await resp.read())
+        except ProxyError:
+            raise
+        except TimeoutError:
+            raise UpstreamTimeout("Timed out fetching Poe's model list") from None
+        except (aiohttp.ClientError, JSONDecodeError) as exc:
+            raise UpstreamError(f"Cannot fetch Poe's model list: {_describe(exc)}") from None
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise UpstreamError("Poe's model list has no 'data' array")
+        return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+    async def upload(
+        self,
+        api_key: str,
+        *,
+        data: bytes | None = None,
+        filename: str = "file",
+        content_type: str = "application/octet-stream",
+        download_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Upload bytes, or hand Poe a URL to fetch itself; returns ``{attachment_url, mime_type}``."""
+        form = aiohttp.FormData()
+        if download_url is not None:
+            form.add_field("download_url", download_url)
+            form.add_field("download_filename", filename)
+        else:
+            form.add_field("file", data or b"", filename=filename, content_type=content_type)
+        headers = {"Authorization": f"Bearer {api_key}", "User-Agent": _USER_AGENT}
+        try:
+            async with self._session.post(
+                self._upload_url, data=form, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=120),
+            ) as resp:
+                if resp.status != 200:
+                    raise await _error_from_response(resp, what="upload")
+                payload = loads(await resp.read())
+        except ProxyError:
+            raise
+        except TimeoutError:
+            raise UpstreamTimeout("Timed out uploading an attachment to Poe") from None
+        except (aiohttp.ClientError, JSONDecodeError) as exc:
+            raise UpstreamError(f"Attachment upload to Poe failed: {_describe(exc)}") from None
+        if not (isinstance(payload, dict) and isinstance(payload.get("attachment_url"), str)):
+            raise UpstreamError("Poe's upload answer has no attachment_url")
+        return payload
+
+
+async def _error_from_response(resp: aiohttp.ClientResponse, what: str = "query") -> ProxyError:
+    try:
+        body = await asyncio.wait_for(resp.content.read(_MAX_ERROR_BODY), 10)
+    except (TimeoutError, aiohttp.ClientError):
+        body = b""
+    headers = {k.lower(): v for k, v in resp.headers.items()}
+    if resp.status < 300:
+        # 200 but not an event stream: an error object, or something we cannot use.
+        try:
+            payload = loads(body)
+        except JSONDecodeError:
+            payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            err = payload["error"]
+            if "allow_retry" in err or "text" in err:
+                return map_error_event(err)
+            status = err.get("code") if isinstance(err.get("code"), int) else 502
+            return map_http_error(status, body, headers)
+        return UpstreamError(
+            f"Poe answered the {what} with {resp.content_type or 'no content type'} "
+            "instead of an event stream"
+        )
+    return map_http_error(resp.status, body, headers)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,97 @@
+"""Incremental server-sent-event parser: bytes in, ``(event, data)`` pairs out. No I/O.
+
+Follows the WHATWG event-stream rules: lines end in LF, CRLF or CR (also mixed,
+and a CR and its LF may arrive in different reads); lines starting with ``:``
+are comments; ``data`` lines of one event are joined with ``\\n``; an event
+without an ``event:`` field is named ``message``; ``id`` and ``retry`` are
+ignored. Unlike some clients, the last event is not lost when the stream ends
+without a blank line: :meth:`SSEParser.close` dispatches it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SSEParser", "SSEError"]
+
+_CR = b"\r"
+_LF = b"\n"
+_CRLF = b"\r\n"
+
+
+class SSEError(ValueError):
+    """The upstream sent an event larger than the parser accepts."""
+
+
+class SSEParser:
+    """Feed it network reads; it returns every event completed by them."""
+
+    __slots__ = ("_buf", "_data", "_event", "_max_event_size", "_size", "_skip_lf")
+
+    def __init__(self, max_event_size: int = 64 * 1024 * 1024) -> None:
+        self._buf = b""
+        self._event = ""
+        self._data: list[str] = []
+        self._size = 0
+        self._max_event_size = max_event_size
+        self._skip_lf = False
+
+    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        if self._skip_lf:
+            # The previous read ended in CR; an LF now is the second half of that CRLF.
+            self._skip_lf = False
+            if chunk[:1] == _LF:
+                chunk = chunk[1:]
+        buf = self._buf + chunk if self._buf else chunk
+        if _CR in buf:
+            self._skip_lf = buf.endswith(_CR)
+            buf = buf.replace(_CRLF, _LF).replace(_CR, _LF)
+        lines = buf.split(_LF)
+        self._buf = lines.pop()
+        if len(self._buf) > self._max_event_size:
+            raise SSEError("server-sent event line too long")
+        return self._lines(lines) if lines else []
+
+    def close(self) -> list[tuple[str, str]]:
+        """End of stream: finish a last line and event that had no terminator."""
+        buf, self._buf = self._buf, b""
+        out = self._lines([buf]) if buf else []
+        if self._data:
+            out.append(self._dispatch())
+        self._event = ""
+        self._skip_lf = False
+        return out
+
+    def _lines(self, lines: list[bytes]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for raw in lines:
+            if not raw:
+                if self._data:
+                    out.append(self._dispatch())
+                else:
+                    self._event = ""
+                continue
+            if raw[0] == 0x3A:  # ":" comment
+                continue
+            try:
+                line = raw.decode()
+            except UnicodeDecodeError:
+                line = raw.decode(errors="replace")
+            field, sep, value = line.partition(":")
+            if sep and value.startswith(" "):
+                value = value[1:]
+            if field == "data":
+                self._size += len(value)
+                if self._size > self._max_event_size:
+                    raise SSEError("server-sent event too large")
+                self._data.append(value)
+            elif field == "event":
+                self._event = value
+            # "id", "retry" and unknown fields are ignored.
+        return out
+
+    def _dispatch(self) -> tuple[str, str]:
+        data = self._data
+        event = (self._event or "message", data[0] if len(data) == 1 else "\n".join(data))
+        self._data = []
+        self._event = ""
+        self._size = 0
+        return event

@@ -1,0 +1,176 @@
+"""Server settings from environment variables: one table, validated once at start."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load_settings"]
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable."""
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float = math.inf) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a number of seconds, got {raw!r}") from None
+        if not (lo <= value <= hi) or math.isnan(value):
+            raise ValueError(f"must be between {lo} and {hi}, got {raw.strip()}")
+        return value
+
+    return parse
+
+
+def _url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http(s) URL, got {raw!r}")
+    return value
+
+
+_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical")
+
+
+def _level(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in _LEVELS:
+        raise ValueError(f"expected one of {', '.join(_LEVELS)}, got {raw!r}")
+    return "warning" if value == "warn" else value
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+def _nonempty(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    items = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    if not items:
+        raise ValueError("expected '*' or a comma-separated list of origins")
+    return items
+
+
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return Path(raw.strip()).expanduser()
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    field: str
+    parse: Callable[[str], Any]
+    default: str
+    help: str
+
+
+#: Every setting: environment variable, parser, default (as the user would write it), help.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HOST", "host", _nonempty, "0.0.0.0", "Address to listen on."),
+    Setting("PORT", "port", _int(1, 65535), "8080", "Port to listen on."),
+    Setting("LOG_LEVEL", "log_level", _level, "info", "debug, info, warning or error."),
+    Setting("CONFIG_DIR", "config_dir", _path, "./config", "Folder of models.yaml and the upload cache."),
+    Setting("MAX_REQUEST_SIZE", "max_request_size", _int(1024, 2**40), "1073741824",
+            "Largest request body accepted, in bytes (larger: 413)."),
+    Setting("POE_BASE_URL", "poe_base_url", _url, "https://api.poe.com",
+            "Poe API root: bots at {POE_BASE_URL}/bot/{name}, models at {POE_BASE_URL}/v1/models."),
+    Setting("POE_FILE_UPLOAD_URL", "poe_file_upload_url", _url,
+            "https://www.quora.com/poe_api/file_upload_3RD_PARTY_POST", "Poe's file upload endpoint."),
+    Setting("POE_CONNECT_TIMEOUT", "connect_timeout", _float(0.1, 600), "15",
+            "Seconds to wait for a connection to Poe (then 504)."),
+    Setting("POE_READ_TIMEOUT", "read_timeout", _float(1, 86400), "180",
+            "Longest silence (no bytes at all) accepted from Poe mid-answer (then 504 or an error chunk)."),
+    Setting("FIRST_BYTE_WAIT", "first_byte_wait", _float(0, 600), "10",
+            "Streaming: seconds to hold the HTTP status back while waiting for Poe's first event, "
+            "so early Poe errors become real HTTP errors; after that the stream starts with keep-alives."),
+    Setting("KEEPALIVE_INTERVAL", "keepalive_interval", _float(0.05, 600), "15",
+            "Streaming: send an SSE comment after this many seconds without output."),
+    Setting("SHUTDOWN_TIMEOUT", "shutdown_timeout", _float(0, 3600), "10",
+            "On SIGTERM: seconds in-flight requests get to finish before they are ended."),
+    Setting("MODELS_CACHE_TTL", "models_cache_ttl", _float(0, 86400 * 30), "600",
+            "Seconds Poe's model list is cached (served stale when Poe is unreachable)."),
+    Setting("CORS_ALLOW_ORIGINS", "cors_allow_origins", _origins, "*",
+            "Origins allowed to call the API from a browser: '*' or a comma-separated list."),
+    Setting("CONFIG_RELOAD_INTERVAL", "reload_interval", _float(0.01, 3600), "1",
+            "Seconds between checks of models.yaml for hand edits."),
+    Setting("ADMIN_USERNAME", "admin_username", _nonempty, "admin", "User name for /admin."),
+    Setting("ADMIN_PASSWORD", "admin_password", _str, "",
+            "Password for /admin; when empty a random one is generated and logged once at start."),
+    Setting("URL_CACHE_TTL_SECONDS", "url_cache_ttl_seconds", _int(0, 10 * 365 * 86400), "259200",
+            "Seconds an uploaded attachment is reused for the same bytes or URL."),
+    Setting("URL_CACHE_SIZE_MB", "url_cache_size_mb", _int(0, 1024 * 1024), "100",
+            "Size budget of the upload cache, in MB of uploaded data (least recently used go first)."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    log_level: str = "info"
+    config_dir: Path = Path("./config")
+    max_request_size: int = 1073741824
+    poe_base_url: str = "https://api.poe.com"
+    poe_file_upload_url: str = "https://www.quora.com/poe_api/file_upload_3RD_PARTY_POST"
+    connect_timeout: float = 15.0
+    read_timeout: float = 180.0
+    first_byte_wait: float = 10.0
+    keepalive_interval: float = 15.0
+    shutdown_timeout: float = 10.0
+    models_cache_ttl: float = 600.0
+    cors_allow_origins: tuple[str, ...] = ("*",)
+    reload_interval: float = 1.0
+    admin_username: str = "admin"
+    admin_password: str = ""
+    url_cache_ttl_seconds: int = 259200
+    url_cache_size_mb: int = 100
+
+    @property
+    def models_path(self) -> Path:
+        return self.config_dir / "models.yaml"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read every setting from ``environ``; raise :class:`SettingsError` naming a bad one."""
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = environ.get(s.env)
+        if raw is None or (raw == "" and s.env != "ADMIN_PASSWORD"):
+            raw = s.default
+        try:
+            values[s.field] = s.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{s.env}: {exc}") from None
+    return Settings(**values)

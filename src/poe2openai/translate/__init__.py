@@ -1,0 +1,1 @@
+"""The translation core: OpenAI ⇄ Poe, pure functions and state machines, no I/O."""

@@ -1,0 +1,133 @@
+"""OpenAI response bytes: stream chunks and the non-stream completion. Pure: no I/O.
+
+A stream chunk differs from the previous one only in its delta, so
+:class:`ChunkEncoder` renders the constant part (``id``, ``created``, ``model``…)
+once and per chunk serialises just the changing string.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from ..errors import ProxyError
+from ..jsonlib import dumps
+from .response import CONTENT, ERROR, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+
+__all__ = ["DONE", "ChunkEncoder", "completion_id", "make_completion"]
+
+DONE = b"data: [DONE]\n\n"
+KEEPALIVE = b": keep-alive\n\n"
+
+
+def completion_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+class ChunkEncoder:
+    """Renders ``data: {chat.completion.chunk}\\n\\n`` frames for one response."""
+
+    __slots__ = ("_head", "_prefix", "_tail", "_tool_calls", "created", "id", "model")
+
+    def __init__(self, id: str, created: int, model: str) -> None:
+        self.id, self.created, self.model = id, created, model
+        head = dumps({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "system_fingerprint": None,
+        })[:-1]
+        self._head = b"data: " + head
+        self._prefix = self._head + b',"choices":[{"index":0,"delta":{'
+        self._tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+        self._tool_calls = False
+
+    def role(self) -> bytes:
+        return self._prefix + b'"role":"assistant","content":""' + self._tail
+
+    def content(self, text: str) -> bytes:
+        return self._prefix + b'"content":' + dumps(text) + self._tail
+
+    def reasoning(self, text: str) -> bytes:
+        return self._prefix + b'"reasoning_content":' + dumps(text) + self._tail
+
+    def encode(self, items: list[Out]) -> bytes:
+        """Frames for a batch of output items; adjacent text of one kind shares a frame."""
+        frames: list[bytes] = []
+        kind = -1
+        texts: list[str] = []
+        for item in items:
+            k = item[0]
+            if k == kind:
+                texts.append(item[1])
+                continue
+            if texts:
+                frames.append(self._text_frame(kind, texts))
+                texts = []
+            kind = k
+            if k == CONTENT or k == REASONING:
+                texts.append(item[1])
+            elif k == TOOL_CALL:
+                self._tool_calls = True
+                call = {"index": item[1], "id": item[2], "type": "function",
+                        "function": {"name": item[3], "arguments": ""}}
+                frames.append(self._prefix + b'"tool_calls":[' + dumps(call) + b"]" + self._tail)
+                kind = -1
+            elif k == TOOL_ARGS:
+                frag = {"index": item[1], "function": {"arguments": item[2]}}
+                frames.append(self._prefix + b'"tool_calls":[' + dumps(frag) + b"]" + self._tail)
+                kind = -1
+            elif k == ERROR:
+                frames.append(self.error(item[1]))
+                kind = -1
+            else:
+                kind = -1
+        if texts:
+            frames.append(self._text_frame(kind, texts))
+        return frames[0] if len(frames) == 1 else b"".join(frames)
+
+    def _text_frame(self, kind: int, texts: list[str]) -> bytes:
+        text = texts[0] if len(texts) == 1 else "".join(texts)
+        return self.content(text) if kind == CONTENT else self.reasoning(text)
+
+    def finish(self, reason: str) -> bytes:
+        return (self._prefix + b'},"logprobs":null,"finish_reason":' + dumps(reason)
+                + b"}]}\n\n")
+
+    def usage(self, usage: dict[str, Any]) -> bytes:
+        return self._head + b',"choices":[],"usage":' + dumps(usage) + b"}\n\n"
+
+    @staticmethod
+    def error(err: ProxyError) -> bytes:
+        return b"data: " + dumps(err.body()) + b"\n\n"
+
+
+def make_completion(
+    *, id: str, created: int, model: str, acc: Accumulator, finish_reason: str,
+    usage: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The non-stream ``chat.completion`` object."""
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(acc.content) if (acc.content or not acc.tool_calls) else None,
+        "refusal": None,
+    }
+    if acc.reasoning:
+        message["reasoning_content"] = "".join(acc.reasoning)
+    if acc.tool_calls:
+        message["tool_calls"] = acc.tool_calls
+    body: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def now() -> int:
+    return int(time.time())

@@ -1,0 +1,167 @@
+"""OpenAI Chat Completions request → Poe query. Pure: no I/O.
+
+:func:`parse_chat_request` validates the client's JSON (400 with ``param`` on
+anything malformed); :func:`build_poe_query` turns it into the body of
+``POST /bot/{name}`` (protocol 1.2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..registry import ResolvedModel
+
+__all__ = ["ChatRequest", "build_poe_query", "parse_chat_request"]
+
+PROTOCOL_VERSION = "1.2"
+
+#: Parameters this module reads itself; every other one a request carries is accepted,
+#: has no effect, and is named in the ``x-dropped-params`` response header.
+_KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "stop", "n",
+                    "logit_bias"})
+
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "bot",
+          "tool": "user", "function": "user"}
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool = False
+    include_usage: bool = False
+    temperature: float | None = None
+    stop: list[str] = field(default_factory=list)
+    logit_bias: dict[str, float] | None = None
+    #: Names of parameters that were accepted but have no effect.
+    dropped: list[str] = field(default_factory=list)
+    #: The request body as received, for the features that read more of it.
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise InvalidRequest(f"messages[{i}] must be an object.", param=f"messages[{i}]")
+        role = msg.get("role")
+        if role not in _ROLES:
+            raise InvalidRequest(
+                f"messages[{i}].role must be one of {', '.join(_ROLES)}; got {role!r}.",
+                param=f"messages[{i}].role",
+            )
+    req = ChatRequest(model=model.strip(), messages=messages, raw=body)
+
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be a boolean.", param="stream")
+    req.stream = bool(stream)
+    opts = body.get("stream_options")
+    if opts is not None:
+        if not isinstance(opts, dict):
+            raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
+        req.include_usage = opts.get("include_usage") is True
+
+    n = body.get("n")
+    if n is not None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InvalidRequest("'n' must be a positive integer.", param="n")
+        if n > 1:
+            raise InvalidRequest("Poe bots return one choice; 'n' must be 1.", param="n")
+
+    temperature = body.get("temperature")
+    if temperature is not None:
+        if (not isinstance(temperature, int | float) or isinstance(temperature, bool)
+                or not math.isfinite(temperature) or not 0 <= temperature <= 2):
+            raise InvalidRequest("'temperature' must be a number between 0 and 2.",
+                                 param="temperature")
+        req.temperature = float(temperature)
+
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        req.stop = [stop] if stop else []
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        req.stop = [s for s in stop if s]
+    elif stop is not None:
+        raise InvalidRequest("'stop' must be a string or an array of strings.", param="stop")
+
+    bias = body.get("logit_bias")
+    if bias is not None:
+        if not isinstance(bias, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in bias.values()
+        ):
+            raise InvalidRequest("'logit_bias' must map token ids to numbers.", param="logit_bias")
+        req.logit_bias = {str(k): float(v) for k, v in bias.items()}
+
+    req.dropped = sorted(k for k in body if k not in _KNOWN and body[k] is not None)
+    return req
+
+
+def content_text(content: Any, path: str) -> str:
+    """The text of a message ``content``: a string, ``null``, or a list of parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{path} must be a string, null or an array of content parts.",
+                             param=path)
+    texts: list[str] = []
+    for j, part in enumerate(content):
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        if not isinstance(part, dict):
+            raise InvalidRequest(f"{path}[{j}] must be an object.", param=f"{path}[{j}]")
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise InvalidRequest(f"{path}[{j}].text must be a string.",
+                                     param=f"{path}[{j}].text")
+            texts.append(text)
+        else:
+            raise InvalidRequest(
+                f"Content part type {kind!r} is not supported.", param=f"{path}[{j}].type"
+            )
+    return "\n".join(texts)
+
+
+def build_poe_query(req: ChatRequest, model: ResolvedModel) -> dict[str, Any]:
+    """The JSON body for ``POST /bot/{model.bot}``."""
+    system_role = "user" if model.options.replace_response else "system"
+    query: list[dict[str, Any]] = []
+    for i, msg in enumerate(req.messages):
+        role = _ROLES[msg["role"]]
+        if role == "system":
+            role = system_role
+        query.append({
+            "role": role,
+            "content": content_text(msg.get("content"), f"messages[{i}].content"),
+            "content_type": "text/markdown",
+        })
+    body: dict[str, Any] = {
+        "version": PROTOCOL_VERSION,
+        "type": "query",
+        "query": query,
+        "user_id": "",
+        "conversation_id": "",
+        "message_id": "",
+    }
+    if req.temperature is not None:
+        body["temperature"] = req.temperature
+    if req.stop:
+        body["stop_sequences"] = req.stop
+    if req.logit_bias:
+        body["logit_bias"] = req.logit_bias
+    return body

@@ -1,0 +1,146 @@
+"""Poe events → OpenAI output items. Pure: no I/O.
+
+:class:`ResponseTranslator` consumes the events of one bot answer (in the
+batches the network delivers them) and returns *output items*, small tuples
+that both the stream encoder and the non-stream accumulator understand:
+
+* ``(CONTENT, text)`` — answer text
+* ``(REASONING, text)`` — thinking text
+* ``(TOOL_CALL, index, call_id, name)`` — a tool call starts
+* ``(TOOL_ARGS, index, fragment)`` — more of its JSON arguments
+* ``(ERROR, ProxyError)`` — Poe reported an error; the answer is over
+
+``replace_response`` (Poe: "throw away what you showed, show this instead"):
+OpenAI streams can only append, so the replacement is held back until the next
+``text``/``done`` event, so a run of replacements (e.g. progress placeholders)
+only sends the last one. Then, if the replacement extends what was already
+streamed, only the new tail is sent, and the client's text ends up exactly
+equal to Poe's answer. If it really rewrites streamed text, the stream cannot
+take that back: it sends a blank line and the full replacement. A non-stream
+answer is always exactly the last replacement plus the text that follows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ..errors import ProxyError
+from ..poe.errors import map_error_event
+from ..registry import DEFAULT_OPTIONS, ModelOptions
+
+__all__ = ["CONTENT", "ERROR", "REASONING", "RESET", "TOOL_ARGS", "TOOL_CALL",
+           "Accumulator", "ResponseTranslator"]
+
+CONTENT: Final = 0
+REASONING: Final = 1
+TOOL_CALL: Final = 2
+TOOL_ARGS: Final = 3
+ERROR: Final = 4
+#: Non-stream only: forget the content so far (a ``replace_response`` rewrote it).
+RESET: Final = 5
+
+Out = tuple[Any, ...]
+Event = tuple[str, dict[str, Any]]
+
+
+class ResponseTranslator:
+    """The state of one answer: feed it event batches, get output items."""
+
+    __slots__ = ("_replacement", "_sent", "done", "finish_reason", "options", "streaming",
+                 "suggested_replies")
+
+    def __init__(self, options: ModelOptions = DEFAULT_OPTIONS, *, streaming: bool = True) -> None:
+        self.options = options
+        self.streaming = streaming
+        self._sent: list[str] = []  # content given out so far, for replace_response
+        self._replacement: str | None = None
+        self.done = False  #: the answer is complete (done or error seen)
+        self.finish_reason = "stop"
+        self.suggested_replies: list[str] = []
+
+    def feed(self, events: list[Event]) -> list[Out]:
+        out: list[Out] = []
+        for name, data in events:
+            if data.get("index"):  # only the first of several parallel responses is used
+                continue
+            if name == "text":
+                text = data.get("text")
+                if self._replacement is not None:
+                    self._flush_replacement(out)
+                if text and isinstance(text, str):
+                    self._sent.append(text)
+                    out.append((CONTENT, text))
+            elif name == "replace_response":
+                text = data.get("text")
+                if isinstance(text, str):
+                    self._replacement = text
+            elif name == "done":
+                self.finish(out)
+                break
+            elif name == "error":
+                self._replacement = None
+                out.append((ERROR, map_error_event(data)))
+                self.done = True
+                break
+            elif name == "suggested_reply":
+                text = data.get("text")
+                if isinstance(text, str):
+                    self.suggested_replies.append(text)
+            # meta, ping, data and unknown events carry nothing for the client.
+        return out
+
+    def finish(self, out: list[Out] | None = None) -> list[Out]:
+        """The answer ended (``done``, or the stream closed): flush what is held back."""
+        if out is None:
+            out = []
+        if self._replacement is not None:
+            self._flush_replacement(out)
+        self.done = True
+        return out
+
+    def _flush_replacement(self, out: list[Out]) -> None:
+        new = self._replacement or ""
+        self._replacement = None
+        sent = "".join(self._sent)
+        if new.startswith(sent):
+            tail = new[len(sent):]
+        elif self.streaming:
+            tail = "\n\n" + new if sent else new
+        else:
+            out.append((RESET,))
+            tail = new
+        self._sent = [new]
+        if tail:
+            out.append((CONTENT, tail))
+
+
+class Accumulator:
+    """Collects output items into one non-stream message."""
+
+    __slots__ = ("content", "error", "reasoning", "tool_calls")
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.tool_calls: list[dict[str, Any]] = []
+        self.error: ProxyError | None = None
+
+    def add(self, items: list[Out]) -> None:
+        for item in items:
+            kind = item[0]
+            if kind == CONTENT:
+                self.content.append(item[1])
+            elif kind == REASONING:
+                self.reasoning.append(item[1])
+            elif kind == TOOL_CALL:
+                self.tool_calls.append({
+                    "id": item[2], "type": "function",
+                    "function": {"name": item[3], "arguments": ""},
+                })
+            elif kind == TOOL_ARGS:
+                for call in self.tool_calls[item[1]:item[1] + 1]:
+                    call["function"]["arguments"] += item[2]
+            elif kind == ERROR:
+                self.error = item[1]
+            elif kind == RESET:
+                self.content.clear()
