@@ -22,7 +22,7 @@ answer is always exactly the last replacement plus the text that follows it.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ..errors import ProxyError
 from ..poe.errors import map_error_event
@@ -43,15 +43,32 @@ Out = tuple[Any, ...]
 Event = tuple[str, dict[str, Any]]
 
 
+class Stage(Protocol):
+    """A step that rewrites output items, e.g. splitting "Thinking..." text into reasoning.
+
+    Stages run in order over the items of each batch; a stage passes on the kinds
+    it does not handle. ``flush`` gives what it held back when the answer ends.
+    A stage whose ``active`` turns false is dropped, so it costs nothing after.
+    """
+
+    active: bool
+
+    def feed(self, items: list[Out]) -> list[Out]: ...
+
+    def flush(self) -> list[Out]: ...
+
+
 class ResponseTranslator:
     """The state of one answer: feed it event batches, get output items."""
 
-    __slots__ = ("_replacement", "_sent", "done", "finish_reason", "options", "streaming",
-                 "suggested_replies")
+    __slots__ = ("_replacement", "_sent", "done", "finish_reason", "options", "stages",
+                 "streaming", "suggested_replies")
 
-    def __init__(self, options: ModelOptions = DEFAULT_OPTIONS, *, streaming: bool = True) -> None:
+    def __init__(self, options: ModelOptions = DEFAULT_OPTIONS, *, streaming: bool = True,
+                 stages: list[Stage] | None = None) -> None:
         self.options = options
         self.streaming = streaming
+        self.stages: list[Stage] = stages or []
         self._sent: list[str] = []  # content given out so far, for replace_response
         self._replacement: str | None = None
         self.done = False  #: the answer is complete (done or error seen)
@@ -87,15 +104,30 @@ class ResponseTranslator:
                 if isinstance(text, str):
                     self.suggested_replies.append(text)
             # meta, ping, data and unknown events carry nothing for the client.
+        if self.stages and (out or self.done):
+            # After an error, whatever a stage still holds is dropped, not flushed.
+            out = self._run_stages(out, flush=self.done and not (out and out[-1][0] == ERROR))
         return out
+
+    def _run_stages(self, items: list[Out], *, flush: bool) -> list[Out]:
+        for stage in self.stages:
+            items = stage.feed(items)
+            if flush:
+                items += stage.flush()
+        if not flush and not all(st.active for st in self.stages):
+            self.stages = [st for st in self.stages if st.active]
+        return items
 
     def finish(self, out: list[Out] | None = None) -> list[Out]:
         """The answer ended (``done``, or the stream closed): flush what is held back."""
+        own = out is None
         if out is None:
             out = []
         if self._replacement is not None:
             self._flush_replacement(out)
         self.done = True
+        if own and self.stages:
+            out = self._run_stages(out, flush=True)
         return out
 
     def _flush_replacement(self, out: list[Out]) -> None:
