@@ -182,9 +182,7 @@ class ReasoningSplitter:
                         continue
                 nl = text.find("\n", i)
                 end = n if nl < 0 else nl
-                segment = text[i:end]
-                if nl >= 0:
-                    segment = segment.rstrip("\r")
+                segment = text[i:end].replace("\r", "")  # CRLF line ends: reasoning is display text
                 if segment:
                     if self._pending_nl:
                         segment = "\n" * self._pending_nl + segment

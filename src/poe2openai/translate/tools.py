@@ -438,18 +438,18 @@ class NativeToolCalls:
     before the name are kept until it arrives.
     """
 
-    __slots__ = ("_by_poe", "_count", "_orphans", "usage")
+    __slots__ = ("_all", "_by_poe", "_orphans", "usage")
 
     def __init__(self) -> None:
-        self._by_poe: dict[Any, _Call] = {}
+        self._by_poe: dict[Any, _Call] = {}  # Poe's index → its current call
         self._orphans: dict[Any, str] = {}
-        self._count = 0
+        self._all: list[_Call] = []
         #: The ``usage`` object of a trailing usage chunk, when Poe sends one.
         self.usage: dict[str, Any] | None = None
 
     @property
     def calls(self) -> int:
-        return self._count
+        return len(self._all)
 
     def feed(self, data: dict[str, Any]) -> list[Out]:
         out: list[Out] = []
@@ -496,12 +496,12 @@ class NativeToolCalls:
         poe_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
         current = self._by_poe.get(key)
         named = isinstance(name, str) and bool(name)
-        if current is None or (named and poe_id and current.poe_id and poe_id != current.poe_id):
+        if current is None or (named and poe_id is not None and poe_id != current.poe_id):
             if not named:
                 self._orphans[key] = self._orphans.get(key, "") + args
                 return
-            current = _Call(self._count, poe_id)
-            self._count += 1
+            current = _Call(len(self._all), poe_id)
+            self._all.append(current)
             self._by_poe[key] = current
             out.append((TOOL_CALL, current.index, poe_id or new_call_id(), name))
             args = self._orphans.pop(key, "") + args
@@ -511,7 +511,7 @@ class NativeToolCalls:
 
     def finish(self) -> list[Out]:
         """``"{}"`` for calls that got no arguments at all (clients parse them as JSON)."""
-        return [(TOOL_ARGS, c.index, "{}") for c in self._by_poe.values() if not c.length]
+        return [(TOOL_ARGS, c.index, "{}") for c in self._all if not c.length]
 
 
 class FirstToolCallOnly:
