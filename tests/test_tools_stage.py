@@ -256,7 +256,7 @@ def test_first_tool_call_only() -> None:
     stage = FirstToolCallOnly()
     items = [(TOOL_CALL, 0, "a", "f"), (TOOL_ARGS, 0, "{}"), (TOOL_CALL, 1, "b", "g"),
              (TOOL_ARGS, 1, "{}"), (CONTENT, "x")]
-    assert stage.feed(items) == items[:2] + [(CONTENT, "x")]
+    assert stage.feed(items) == [*items[:2], (CONTENT, "x")]
 
 
 # -- request side --------------------------------------------------------------------------

@@ -16,16 +16,29 @@ from typing import Any
 from aiohttp import web
 
 from .. import keys
-from ..errors import AuthenticationFailed, InvalidRequest, ProxyError, UpstreamError, \
-    UpstreamUnavailable
+from ..errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    ProxyError,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from ..jsonlib import JSONDecodeError, dumps, loads
 from ..registry import ResolvedModel
 from ..tokenizer import TOKENIZER
 from ..translate.chunks import DONE, ChunkEncoder, completion_id, make_completion, now
 from ..translate.params import attach_parameters, resolve_parameters
 from ..translate.request import ChatRequest, build_poe_query, parse_chat_request
-from ..translate.response import CONTENT, ERROR, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, \
-    Out, ResponseTranslator
+from ..translate.response import (
+    CONTENT,
+    ERROR,
+    REASONING,
+    TOOL_ARGS,
+    TOOL_CALL,
+    Accumulator,
+    Out,
+    ResponseTranslator,
+)
 from ..translate.stages import make_stages
 from ..translate.usage import make_usage, query_prompt_tokens, upstream_usage
 from .streams import StreamState
