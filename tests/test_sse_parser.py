@@ -78,6 +78,7 @@ def test_multi_line_data_is_joined_with_newline() -> None:
     raw = b'event: text\ndata: {"text":\ndata:  "joined"}\n\n'
     p = SSEParser()
     [(name, data)] = p.feed(raw)
+    assert name == "text"
     assert data == '{"text":\n "joined"}'
     assert json.loads(data) == {"text": "joined"}
 
