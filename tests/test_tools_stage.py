@@ -389,3 +389,19 @@ def test_make_stages() -> None:
     assert kinds == ["ReasoningSplitter", "XmlToolCalls"]
     req = parse_chat_request({"model": "m", "messages": [USER]})
     assert [type(s).__name__ for s in make_stages(req, XML)] == ["ReasoningSplitter"]
+
+
+def test_native_two_rounds_at_the_end() -> None:
+    """An agent's second round: round 1 as Poe tool messages, round 2 in the top-level fields."""
+    messages = [*history(), {"role": "assistant", "content": "One more.", "tool_calls": [
+        {"id": "call_c", "type": "function",
+         "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]},
+        {"role": "tool", "tool_call_id": "call_c", "content": "25C"}]
+    q = build({"messages": messages, "tools": [WEATHER, TIME]})
+    roles = [(m["role"], m.get("message_type")) for m in q["query"]]
+    assert roles == [("system", None), ("user", None), ("bot", "function_call"), ("tool", None),
+                     ("bot", None)]
+    assert q["query"][-1]["content"] == "One more."
+    assert [c["id"] for c in q["tool_calls"]] == ["call_c"]
+    assert q["tool_results"] == [{"role": "tool", "name": "get_weather", "tool_call_id": "call_c",
+                                  "content": "25C"}]
