@@ -131,9 +131,9 @@ async def _bot_schema(app: web.Application, bot: str) -> list[dict[str, Any]] | 
     try:
         async with asyncio.timeout(_SCHEMA_WAIT):
             await asyncio.shield(fetch)
-    except (ProxyError, TimeoutError) as exc:
+    except Exception as exc:  # best effort: without the list, parameters go unchecked
         log.info("Bot parameters of %s are not checked: Poe's model list is unavailable (%s)",
-                 bot, getattr(exc, "message", "timeout"))
+                 bot, getattr(exc, "message", None) or type(exc).__name__)
     entry = catalog.find(bot)
     params = entry.get("parameters") if entry is not None else None
     return [p for p in params if isinstance(p, dict)] if isinstance(params, list) else None
