@@ -8,6 +8,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from .api.streams import ActiveStreams
+    from .attachments import Uploader
     from .models import ModelCatalog
     from .poe.client import PoeClient
     from .registry import ModelRegistry
@@ -18,3 +19,4 @@ POE: Final = web.AppKey["PoeClient"]("poe")
 REGISTRY: Final = web.AppKey["ModelRegistry"]("registry")
 CATALOG: Final = web.AppKey["ModelCatalog"]("catalog")
 STREAMS: Final = web.AppKey["ActiveStreams"]("streams")
+UPLOADER: Final = web.AppKey["Uploader"]("uploader")

@@ -21,6 +21,7 @@ from ..errors import AuthenticationFailed, InvalidRequest, ProxyError, UpstreamE
 from ..jsonlib import JSONDecodeError, dumps, loads
 from ..registry import ResolvedModel
 from ..translate.chunks import DONE, ChunkEncoder, completion_id, make_completion, now
+from ..translate.media import MediaStage
 from ..translate.request import ChatRequest, build_poe_query, parse_chat_request
 from ..translate.response import CONTENT, ERROR, REASONING, Accumulator, Out, \
     ResponseTranslator
@@ -72,6 +73,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     api_key = bearer_key(request)
     req = parse_chat_request(await read_json(request))
     model = request.app[keys.REGISTRY].current.resolve(req.model)
+    if req.media:
+        req.attachments = await request.app[keys.UPLOADER].resolve(req.media, api_key)
     query = build_poe_query(req, model)
     headers: dict[str, str] = {}
     if req.dropped:
@@ -91,7 +94,7 @@ def _usage(req: ChatRequest, query: dict[str, Any], content: list[str],
 async def _complete(request: web.Request, req: ChatRequest, model: ResolvedModel,
                     query: dict[str, Any], api_key: str, headers: dict[str, str]) -> web.Response:
     poe = request.app[keys.POE]
-    translator = ResponseTranslator(model.options, streaming=False)
+    translator = ResponseTranslator(model.options, streaming=False, stages=[MediaStage()])
     acc = Accumulator()
     async with poe.query(model.bot, query, api_key) as upstream:
         while not translator.done:
@@ -121,7 +124,7 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
     streams = app[keys.STREAMS]
     poe = app[keys.POE]
     enc = ChunkEncoder(completion_id(), now(), req.model)
-    translator = ResponseTranslator(model.options, streaming=True)
+    translator = ResponseTranslator(model.options, streaming=True, stages=[MediaStage()])
     counted: list[str] | None = [] if req.include_usage else None
     reasoning: list[str] | None = [] if req.include_usage else None
 
