@@ -31,6 +31,7 @@ PoeEvent = tuple[str, dict[str, Any]]
 
 _USER_AGENT = f"poe2openai/{__version__}"
 _MAX_ERROR_BODY = 65536
+_UPLOAD_TIMEOUT = 300.0
 
 
 class PoeStream:
@@ -182,9 +183,13 @@ class PoeClient:
             form.add_field("file", data or b"", filename=filename, content_type=content_type)
         headers = {"Authorization": f"Bearer {api_key}", "User-Agent": _USER_AGENT}
         try:
+            # The session's connect and read timeouts (CONNECT_TIMEOUT, READ_TIMEOUT) apply,
+            # and the whole upload may take at most _UPLOAD_TIMEOUT.
+            base = self._session.timeout
+            timeout = aiohttp.ClientTimeout(total=_UPLOAD_TIMEOUT, sock_connect=base.sock_connect,
+                                            sock_read=base.sock_read)
             async with self._session.post(
-                self._upload_url, data=form, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=120),
+                self._upload_url, data=form, headers=headers, timeout=timeout,
             ) as resp:
                 if resp.status != 200:
                     raise await _upload_error(resp)
