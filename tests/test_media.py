@@ -8,7 +8,17 @@ import openai
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.fake_poe import MEDIA_URL, PDF_URL, FakePoe, done, file_event, replace, sleep, text
+from tests.fake_poe import (
+    MEDIA_URL,
+    PDF_URL,
+    FakePoe,
+    close,
+    done,
+    file_event,
+    replace,
+    sleep,
+    text,
+)
 from tests.helpers import AUTH, chat_body, parse_sse, stream_text
 
 
@@ -108,3 +118,11 @@ async def test_stream_held_fragment_released_with_next_text(proxy: TestClient[An
     contents = [p["choices"][0]["delta"].get("content") for p in payloads
                 if isinstance(p, dict) and p.get("choices")]
     assert [c for c in contents if c] == ["x ", f"![t]({MEDIA_URL}) y"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_close_without_done_still_gives_the_media(sdk: openai.AsyncOpenAI,
+                                                        fake_poe: FakePoe, stream: bool) -> None:
+    fake_poe.script("GPT-4o", [file_event(MEDIA_URL, "cat.png", "image/png", inline_ref="r"),
+                               replace("![cat][r]"), close()])
+    assert await answer(sdk, stream) == f"![cat]({MEDIA_URL})"

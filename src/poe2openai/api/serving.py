@@ -100,10 +100,10 @@ async def _complete(request: web.Request, req: ChatRequest, model: ResolvedModel
         while not translator.done:
             events = await upstream.read()
             if events is None:
+                acc.add(translator.finish())  # a held replacement or file links may remain
                 if not acc.content and not acc.tool_calls and not acc.reasoning:
                     raise UpstreamError("Poe closed the connection without answering.")
                 log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
-                acc.add(translator.finish())
                 break
             acc.add(translator.feed(events))
     if acc.error is not None:
