@@ -480,3 +480,17 @@ async def test_hang_detected_without_handler_cancellation(session: aiohttp.Clien
         assert await fake.wait_cancelled(1.0)
     finally:
         await runner.cleanup()
+
+
+async def test_server_close_does_not_wait_for_hanging_handlers(aiohttp_server: Any) -> None:
+    fake = FakePoe()
+    fake.script("h", [text("x"), hang()])
+    server = await aiohttp_server(fake.make_app())
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as s:
+        async with s.post(server.make_url("/bot/h"), json=query_body(), headers=auth()) as resp:
+            await resp.content.readuntil(b"\n\n")
+            t0 = loop.time()
+            await server.close()
+            assert loop.time() - t0 < 2.0
+    assert fake.last is not None and fake.last.cancelled.is_set()

@@ -77,14 +77,17 @@ class PoeStream:
         """Drop Poe's connection now; a pending :meth:`read` fails or ends."""
         self._response.close()
 
-    def _decode(self, pairs: list[tuple[str, str]]) -> list[PoeEvent]:
+    def _decode(self, pairs: list[tuple[str, bytes]]) -> list[PoeEvent]:
         events: list[PoeEvent] = []
         for name, data in pairs:
             try:
                 obj = loads(data)
             except JSONDecodeError:
-                log.debug("ignoring Poe %r event with invalid JSON", name)
-                continue
+                try:  # invalid UTF-8 inside otherwise valid JSON
+                    obj = loads(data.decode(errors="replace"))
+                except JSONDecodeError:
+                    log.debug("ignoring Poe %r event with invalid JSON", name)
+                    continue
             if not isinstance(obj, dict):
                 continue
             events.append((name, obj))
