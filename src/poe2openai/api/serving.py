@@ -26,6 +26,7 @@ from ..errors import (
 from ..jsonlib import JSONDecodeError, dumps, loads
 from ..registry import ResolvedModel
 from ..translate.chunks import DONE, ChunkEncoder, completion_id, make_completion, now
+from ..translate.media import MediaStage
 from ..translate.request import ChatRequest, build_poe_query, parse_chat_request
 from ..translate.response import CONTENT, ERROR, REASONING, Accumulator, Out, ResponseTranslator
 from ..translate.usage import count_tokens, make_usage, prompt_tokens
@@ -76,6 +77,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     api_key = bearer_key(request)
     req = parse_chat_request(await read_json(request))
     model = request.app[keys.REGISTRY].current.resolve(req.model)
+    if req.media:
+        req.attachments = await request.app[keys.UPLOADER].resolve(req.media, api_key)
     query = build_poe_query(req, model)
     headers: dict[str, str] = {}
     if req.dropped:
@@ -95,16 +98,16 @@ def _usage(req: ChatRequest, query: dict[str, Any], content: list[str],
 async def _complete(request: web.Request, req: ChatRequest, model: ResolvedModel,
                     query: dict[str, Any], api_key: str, headers: dict[str, str]) -> web.Response:
     poe = request.app[keys.POE]
-    translator = ResponseTranslator(model.options, streaming=False)
+    translator = ResponseTranslator(model.options, streaming=False, stages=[MediaStage()])
     acc = Accumulator()
     async with poe.query(model.bot, query, api_key) as upstream:
         while not translator.done:
             events = await upstream.read()
             if events is None:
+                acc.add(translator.finish())  # a held replacement or file links may remain
                 if not acc.content and not acc.tool_calls and not acc.reasoning:
                     raise UpstreamError("Poe closed the connection without answering.")
                 log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
-                acc.add(translator.finish())
                 break
             acc.add(translator.feed(events))
     if acc.error is not None:
@@ -125,7 +128,7 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
     streams = app[keys.STREAMS]
     poe = app[keys.POE]
     enc = ChunkEncoder(completion_id(), now(), req.model)
-    translator = ResponseTranslator(model.options, streaming=True)
+    translator = ResponseTranslator(model.options, streaming=True, stages=[MediaStage()])
     counted: list[str] | None = [] if req.include_usage else None
     reasoning: list[str] | None = [] if req.include_usage else None
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from ..registry import ResolvedModel
+from .attachments import MEDIA_PARTS, MediaPart, collect_media
 
 __all__ = ["ChatRequest", "build_poe_query", "parse_chat_request"]
 
@@ -40,6 +41,11 @@ class ChatRequest:
     dropped: list[str] = field(default_factory=list)
     #: The request body as received, for the features that read more of it.
     raw: dict[str, Any] = field(default_factory=dict)
+    #: Image and file parts, checked but not uploaded (see translate/attachments.py).
+    media: list[MediaPart] = field(default_factory=list)
+    #: Poe attachments by message index, filled in by the upload step before
+    #: :func:`build_poe_query` runs.
+    attachments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -61,6 +67,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
                 param=f"messages[{i}].role",
             )
     req = ChatRequest(model=model.strip(), messages=messages, raw=body)
+    req.media = collect_media(messages)
 
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
@@ -130,6 +137,8 @@ def content_text(content: Any, path: str) -> str:
                 raise InvalidRequest(f"{path}[{j}].text must be a string.",
                                      param=f"{path}[{j}].text")
             texts.append(text)
+        elif kind in MEDIA_PARTS:
+            continue  # becomes an attachment (collect_media)
         else:
             raise InvalidRequest(
                 f"Content part type {kind!r} is not supported.", param=f"{path}[{j}].type"
@@ -145,11 +154,14 @@ def build_poe_query(req: ChatRequest, model: ResolvedModel) -> dict[str, Any]:
         role = _ROLES[msg["role"]]
         if role == "system":
             role = system_role
-        query.append({
+        message: dict[str, Any] = {
             "role": role,
             "content": content_text(msg.get("content"), f"messages[{i}].content"),
             "content_type": "text/markdown",
-        })
+        }
+        if req.attachments.get(i):
+            message["attachments"] = req.attachments[i]
+        query.append(message)
     body: dict[str, Any] = {
         "version": PROTOCOL_VERSION,
         "type": "query",
