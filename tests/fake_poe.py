@@ -156,7 +156,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from multidict import CIMultiDict
 
 __all__ = [
@@ -1172,20 +1172,12 @@ class FakePoe:
             return web.Response(status=401, text="Missing API key")
         if self.keys is not None and key not in self.keys:
             return web.Response(status=401, text="Invalid API key")
-        form = await request.post()
-        others = {
-            k: v.decode("utf-8", "replace") if isinstance(v, bytes | bytearray) else v
-            for k, v in form.items()
-            if k not in ("file", "download_url", "download_filename")
-            and isinstance(v, str | bytes | bytearray)
-        }
-        file_part = form.get("file")
+        form, file_part = await _read_upload_form(request)
+        others = {k: v for k, v in form.items() if k not in ("download_url", "download_filename")}
         self._upload_counter += 1
         up_id = f"up{self._upload_counter:04d}"
-        if isinstance(file_part, web.FileField):
-            data = file_part.file.read()
-            filename = file_part.filename or "file"
-            ct = file_part.content_type
+        if file_part is not None:
+            filename, ct, data = file_part
             if not ct or ct == "application/octet-stream":
                 ct = mimetypes.guess_type(filename)[0] or "application/octet-stream"
             up = Upload("file", filename, ct, key, data=data, id=up_id, fields=others)
@@ -1271,6 +1263,33 @@ async def _cancel_active(app: web.Application) -> None:
     """
     for task in list(app[_ACTIVE_KEY]):
         task.cancel()
+
+
+async def _read_upload_form(
+    request: web.Request,
+) -> tuple[dict[str, str], tuple[str, str | None, bytes] | None]:
+    """Form fields and the ``file`` part, read into memory.
+
+    Multipart bodies are read part by part (``request.post()`` would spool file parts to
+    temporary files, which leak when a client cuts an upload off).
+    """
+    fields: dict[str, str] = {}
+    file_part: tuple[str, str | None, bytes] | None = None
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file" and part.filename is not None:
+                data = await part.read(decode=True)
+                file_part = (part.filename or "file", part.headers.get("Content-Type"), bytes(data))
+            elif part.name:
+                fields[part.name] = await part.text()
+    else:
+        for k, v in (await request.post()).items():
+            if isinstance(v, str):
+                fields[k] = v
+    return fields, file_part
 
 
 def _form_str(value: Any) -> str | None:

@@ -384,11 +384,11 @@ def test_make_stages() -> None:
     req = parse_chat_request({"model": "m", "messages": [USER], "tools": [WEATHER],
                               "parallel_tool_calls": False})
     kinds = [type(s).__name__ for s in make_stages(req, NATIVE)]
-    assert kinds == ["ReasoningSplitter", "FirstToolCallOnly"]
+    assert kinds == ["ReasoningSplitter", "MediaStage", "FirstToolCallOnly"]
     kinds = [type(s).__name__ for s in make_stages(req, XML)]
-    assert kinds == ["ReasoningSplitter", "XmlToolCalls"]
+    assert kinds == ["ReasoningSplitter", "MediaStage", "XmlToolCalls"]
     req = parse_chat_request({"model": "m", "messages": [USER]})
-    assert [type(s).__name__ for s in make_stages(req, XML)] == ["ReasoningSplitter"]
+    assert [type(s).__name__ for s in make_stages(req, XML)] == ["ReasoningSplitter", "MediaStage"]
 
 
 def test_native_two_rounds_at_the_end() -> None:

@@ -88,6 +88,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     api_key = bearer_key(request)
     req = parse_chat_request(await read_json(request))
     model = request.app[keys.REGISTRY].current.resolve(req.model)
+    if req.media:
+        req.attachments = await request.app[keys.UPLOADER].resolve(req.media, api_key)
     query = build_poe_query(req, model)
     await _apply_parameters(request.app, req, model, query)
     headers: dict[str, str] = {}
@@ -199,7 +201,7 @@ async def _complete(request: web.Request, req: ChatRequest, model: ResolvedModel
         while not translator.done:
             events = await upstream.read()
             if events is None:
-                acc.add(translator.finish())
+                acc.add(translator.finish())  # a held replacement or file links may remain
                 if not acc.content and not acc.tool_calls and not acc.reasoning:
                     raise UpstreamError("Poe closed the connection without answering.")
                 log.warning("Poe's answer from %s ended without a 'done' event", model.bot)

@@ -94,8 +94,8 @@ class ReasoningSplitter:
                 self._reset()
                 out.append(item)
             else:
-                if self._state == _START:
-                    self._to_answer(self._buf, out)
+                if self._state == _START and self._buf:
+                    self._to_answer(self._buf, out)  # keep the order of held text and items
                 out.append(item)
         return out
 

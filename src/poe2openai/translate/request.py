@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from ..registry import ResolvedModel
+from .attachments import MEDIA_PARTS, MediaPart, collect_media
 from .params import Candidate, collect_candidates
 from .tools import ToolOptions, apply_tools, parse_tool_options
 
@@ -47,6 +48,11 @@ class ChatRequest:
     #: Bot-parameter candidates (translate/params.py); serving resolves them against the
     #: bot's schema and removes the consumed names from ``dropped``.
     param_candidates: list[Candidate] = field(default_factory=list)
+    #: Image and file parts, checked but not uploaded (see translate/attachments.py).
+    media: list[MediaPart] = field(default_factory=list)
+    #: Poe attachments by message index, filled in by the upload step before
+    #: :func:`build_poe_query` runs.
+    attachments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -68,6 +74,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
                 param=f"messages[{i}].role",
             )
     req = ChatRequest(model=model.strip(), messages=messages, raw=body)
+    req.media = collect_media(messages)
 
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
@@ -139,6 +146,8 @@ def content_text(content: Any, path: str) -> str:
                 raise InvalidRequest(f"{path}[{j}].text must be a string.",
                                      param=f"{path}[{j}].text")
             texts.append(text)
+        elif kind in MEDIA_PARTS:
+            continue  # becomes an attachment (collect_media)
         else:
             raise InvalidRequest(
                 f"Content part type {kind!r} is not supported.", param=f"{path}[{j}].type"
@@ -154,11 +163,14 @@ def build_poe_query(req: ChatRequest, model: ResolvedModel) -> dict[str, Any]:
         role = _ROLES[msg["role"]]
         if role == "system":
             role = system_role
-        query.append({
+        message: dict[str, Any] = {
             "role": role,
             "content": content_text(msg.get("content"), f"messages[{i}].content"),
             "content_type": "text/markdown",
-        })
+        }
+        if req.attachments.get(i):
+            message["attachments"] = req.attachments[i]
+        query.append(message)
     body: dict[str, Any] = {
         "version": PROTOCOL_VERSION,
         "type": "query",

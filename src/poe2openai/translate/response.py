@@ -9,6 +9,8 @@ that both the stream encoder and the non-stream accumulator understand:
 * ``(TOOL_CALL, index, call_id, name)`` — a tool call starts
 * ``(TOOL_ARGS, index, fragment)`` — more of its JSON arguments
 * ``(ERROR, ProxyError)`` — Poe reported an error; the answer is over
+* ``(FILE, url, content_type, name, inline_ref)`` — the bot produced a file; consumed
+  by the media stage (``translate/media.py``), which turns it into Markdown
 
 ``json`` events (``chat.completion.chunk`` objects, how Poe streams native tool
 calls) go through :class:`~.tools.NativeToolCalls`: ``delta.content`` is
@@ -36,7 +38,7 @@ from ..registry import DEFAULT_OPTIONS, ModelOptions
 if TYPE_CHECKING:
     from .tools import NativeToolCalls
 
-__all__ = ["CONTENT", "ERROR", "REASONING", "RESET", "TOOL_ARGS", "TOOL_CALL",
+__all__ = ["CONTENT", "ERROR", "FILE", "REASONING", "RESET", "TOOL_ARGS", "TOOL_CALL",
            "Accumulator", "ResponseTranslator"]
 
 CONTENT: Final = 0
@@ -46,6 +48,8 @@ TOOL_ARGS: Final = 3
 ERROR: Final = 4
 #: Non-stream only: forget the content so far (a ``replace_response`` rewrote it).
 RESET: Final = 5
+#: A file the bot produced (Poe ``file`` event); see ``translate/media.py``.
+FILE: Final = 6
 
 Out = tuple[Any, ...]
 Event = tuple[str, dict[str, Any]]
@@ -114,6 +118,10 @@ class ResponseTranslator:
                 break
             elif name == "json":
                 self._json(data, out)
+            elif name == "file":
+                item = file_item(data)
+                if item is not None:
+                    out.append(item)
             elif name == "suggested_reply":
                 text = data.get("text")
                 if isinstance(text, str):
@@ -194,6 +202,16 @@ class ResponseTranslator:
         self._sent = [new]
         if tail:
             out.append((CONTENT, tail))
+
+
+def file_item(data: dict[str, Any]) -> Out | None:
+    """``(FILE, url, content_type, name, inline_ref)`` from a ``file`` event, if it has a URL."""
+    url = data.get("url")
+    if not isinstance(url, str) or not url:
+        return None
+    content_type, name, ref = data.get("content_type"), data.get("name"), data.get("inline_ref")
+    return (FILE, url, content_type if isinstance(content_type, str) else "",
+            name if isinstance(name, str) else "", ref if isinstance(ref, str) and ref else None)
 
 
 class Accumulator:
