@@ -131,3 +131,15 @@ async def test_no_catalog_lookup_without_candidates(proxy: TestClient[Any, Any],
     assert fake_poe.models_hits == 0
     assert sent_parameters(fake_poe) is None
     assert resp.headers["x-dropped-params"] == "top_p"
+
+
+async def test_invalid_parameter_fails_before_any_upload(proxy: TestClient[Any, Any],
+                                                         fake_poe: FakePoe) -> None:
+    png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"\
+          "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json={
+        "model": "claude-sonnet-4.5", "thinking_budget": -1, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": png}}]}]})
+    await assert_openai_error(resp, 400, param="thinking_budget")
+    assert fake_poe.uploads == [] and not fake_poe.queries

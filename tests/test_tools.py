@@ -84,6 +84,36 @@ async def test_native_stream_chunks(proxy: TestClient[Any, Any]) -> None:
     assert not any("usage" in c and c["usage"] for c in chunks)  # not asked for
 
 
+async def test_sdk_low_level_chunk_loop(sdk: openai.AsyncOpenAI, proxy: TestClient[Any, Any],
+                                        fake_poe: FakePoe) -> None:
+    """The cookbook loop: accumulate tool_calls by index from raw SDK chunks (both modes)."""
+    use_options(proxy, {"XmlBot": ModelOptions(tool_mode="xml")})
+    fake_poe.script("XmlBot", xml_bot, split="random")
+    for model, expected in [(PARALLEL, {0: ("get_current_weather", {"location": "Paris"}),
+                                        1: ("get_time", {"location": "Tokyo"})}),
+                            ("XmlBot", {0: ("get_current_weather",
+                                            {"location": "Paris", "days": 3, "metric": True})})]:
+        stream = await sdk.chat.completions.create(model=model, messages=QUESTION,
+                                                   tools=[WEATHER, TIME], stream=True)
+        calls: dict[int, dict[str, str]] = {}
+        finish = None
+        async for chunk in stream:
+            choice = chunk.choices[0]
+            for tc in choice.delta.tool_calls or []:
+                call = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                if tc.id:
+                    assert not call["id"]  # the id comes once, on the first delta
+                    call["id"] = tc.id
+                if tc.function and tc.function.name:
+                    call["name"] += tc.function.name
+                if tc.function and tc.function.arguments:
+                    call["arguments"] += tc.function.arguments
+            finish = choice.finish_reason or finish
+        assert finish == "tool_calls"
+        assert {i: (c["name"], json.loads(c["arguments"])) for i, c in calls.items()} == expected
+        assert all(c["id"].startswith("call_") for c in calls.values())
+
+
 async def test_sdk_stream_helper_accumulates_tool_calls(sdk: openai.AsyncOpenAI) -> None:
     tool = openai.pydantic_function_tool(GetCurrentWeather)
     async with sdk.chat.completions.stream(model=NATIVE, messages=QUESTION,

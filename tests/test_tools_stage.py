@@ -405,3 +405,22 @@ def test_native_two_rounds_at_the_end() -> None:
     assert [c["id"] for c in q["tool_calls"]] == ["call_c"]
     assert q["tool_results"] == [{"role": "tool", "name": "get_weather", "tool_call_id": "call_c",
                                   "content": "25C"}]
+
+
+@pytest.mark.parametrize(("calls", "param"), [
+    ("x", "messages[1].tool_calls"),
+    (["x"], "messages[1].tool_calls[0]"),
+    ([{"id": "c", "function": {"arguments": "{}"}}], "messages[1].tool_calls[0].function.name"),
+])
+def test_bad_history_tool_calls_are_400_at_parse_time(calls: Any, param: str) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        parse_chat_request({"model": "m", "messages": [
+            USER, {"role": "assistant", "tool_calls": calls}]})
+    assert err.value.param == param
+
+
+def test_history_arguments_as_objects_are_serialised() -> None:
+    q = build({"messages": [USER, {"role": "assistant", "tool_calls": [
+        {"id": "c", "function": {"name": "get_time", "arguments": {"tz": "UTC"}}}]},
+        {"role": "tool", "tool_call_id": "c", "content": "12:00"}], "tools": [TIME]})
+    assert q["tool_calls"][0]["function"]["arguments"] == '{"tz":"UTC"}'

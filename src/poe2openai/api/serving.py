@@ -88,10 +88,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     api_key = bearer_key(request)
     req = parse_chat_request(await read_json(request))
     model = request.app[keys.REGISTRY].current.resolve(req.model)
+    parameters = await _bot_parameters(request.app, req, model)  # 400s before any upload
     if req.media:
         req.attachments = await request.app[keys.UPLOADER].resolve(req.media, api_key)
     query = build_poe_query(req, model)
-    await _apply_parameters(request.app, req, model, query)
+    attach_parameters(query["query"], parameters)
     headers: dict[str, str] = {}
     if req.dropped:
         headers["x-dropped-params"] = ", ".join(req.dropped)
@@ -106,18 +107,18 @@ _SCHEMA_WAIT = 3.0
 _COUNT_INLINE = 32768
 
 
-async def _apply_parameters(app: web.Application, req: ChatRequest, model: ResolvedModel,
-                            query: dict[str, Any]) -> None:
-    """Bot parameters (request + models.yaml defaults) onto the last user message."""
+async def _bot_parameters(app: web.Application, req: ChatRequest,
+                          model: ResolvedModel) -> dict[str, Any]:
+    """The Poe bot parameters: models.yaml defaults, then the request's, checked against
+    the bot's published schema when there is one. Consumed names leave ``req.dropped``."""
     defaults = model.options.parameters
     if not req.param_candidates:
-        attach_parameters(query["query"], dict(defaults))
-        return
+        return dict(defaults)
     schema = await _bot_schema(app, model.bot)
     plan = resolve_parameters(req.param_candidates, schema, defaults, bot=model.bot)
-    attach_parameters(query["query"], plan.parameters)
     tops = {c.top for c in req.param_candidates}
     req.dropped = sorted({d for d in req.dropped if d not in tops} | set(plan.dropped))
+    return plan.parameters
 
 
 async def _bot_schema(app: web.Application, bot: str) -> list[dict[str, Any]] | None:

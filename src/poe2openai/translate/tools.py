@@ -129,6 +129,12 @@ def parse_tool_options(body: dict[str, Any]) -> ToolOptions:
         raise InvalidRequest("'tool_choice' asks for a tool call but 'tools' is empty.",
                              param="tool_choice")
 
+    messages = body.get("messages")
+    if isinstance(messages, list):  # the history's calls, checked before anything is sent
+        for i, msg in enumerate(messages):
+            if isinstance(msg, dict) and msg.get("role") == "assistant":
+                _message_calls(msg, f"messages[{i}]")
+
     parallel = body.get("parallel_tool_calls")
     if parallel is not None:
         if not isinstance(parallel, bool):
