@@ -14,6 +14,8 @@ from typing import Any
 from ..errors import InvalidRequest
 from ..registry import ResolvedModel
 from .attachments import MEDIA_PARTS, MediaPart, collect_media
+from .params import Candidate, collect_candidates
+from .tools import ToolOptions, apply_tools, parse_tool_options
 
 __all__ = ["ChatRequest", "build_poe_query", "parse_chat_request"]
 
@@ -22,7 +24,7 @@ PROTOCOL_VERSION = "1.2"
 #: Parameters this module reads itself; every other one a request carries is accepted,
 #: has no effect, and is named in the ``x-dropped-params`` response header.
 _KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "stop", "n",
-                    "logit_bias"})
+                    "logit_bias", "tools", "tool_choice", "parallel_tool_calls"})
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "bot",
           "tool": "user", "function": "user"}
@@ -41,6 +43,11 @@ class ChatRequest:
     dropped: list[str] = field(default_factory=list)
     #: The request body as received, for the features that read more of it.
     raw: dict[str, Any] = field(default_factory=dict)
+    #: tools / tool_choice / parallel_tool_calls (translate/tools.py).
+    tool_options: ToolOptions = field(default_factory=ToolOptions)
+    #: Bot-parameter candidates (translate/params.py); serving resolves them against the
+    #: bot's schema and removes the consumed names from ``dropped``.
+    param_candidates: list[Candidate] = field(default_factory=list)
     #: Image and file parts, checked but not uploaded (see translate/attachments.py).
     media: list[MediaPart] = field(default_factory=list)
     #: Poe attachments by message index, filled in by the upload step before
@@ -110,6 +117,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
             raise InvalidRequest("'logit_bias' must map token ids to numbers.", param="logit_bias")
         req.logit_bias = {str(k): float(v) for k, v in bias.items()}
 
+    req.tool_options = parse_tool_options(body)
+    req.param_candidates = collect_candidates(body)
     req.dropped = sorted(k for k in body if k not in _KNOWN and body[k] is not None)
     return req
 
@@ -176,4 +185,5 @@ def build_poe_query(req: ChatRequest, model: ResolvedModel) -> dict[str, Any]:
         body["stop_sequences"] = req.stop
     if req.logit_bias:
         body["logit_bias"] = req.logit_bias
+    apply_tools(body, req, model)
     return body
