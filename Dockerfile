@@ -13,7 +13,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml setup.cfg README.md LICENSE ./
 COPY src ./src
-RUN pip install . \
+# tiktoken's encoding is fetched at build time when the build has internet (exact usage counts);
+# without it the server estimates token counts. It never downloads anything at run time.
+ENV TIKTOKEN_CACHE_DIR=/app/tiktoken
+RUN pip install ".[tokens]" \
+    && (python -c "import tiktoken; tiktoken.get_encoding('o200k_base')" \
+        || echo "tiktoken encoding not fetched; usage counts will be estimated") \
     && rm -rf /app/src /root/.cache \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin poe2openai \
     && mkdir -p /data \
