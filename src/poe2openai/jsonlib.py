@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["dumps", "dumps_str", "loads", "JSONDecodeError"]
+__all__ = ["JSONDecodeError", "dumps", "dumps_str", "loads"]
 
 try:
     import orjson

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from .api.streams import ActiveStreams
-    from .models import ModelCatalog
-    from .poe.client import PoeClient
-    from .registry import ModelRegistry
-    from .settings import Settings
+from .api.streams import ActiveStreams
+from .models import ModelCatalog
+from .poe.client import PoeClient
+from .registry import ModelRegistry
+from .settings import Settings
 
-SETTINGS: Final = web.AppKey["Settings"]("settings")
-POE: Final = web.AppKey["PoeClient"]("poe")
-REGISTRY: Final = web.AppKey["ModelRegistry"]("registry")
-CATALOG: Final = web.AppKey["ModelCatalog"]("catalog")
-STREAMS: Final = web.AppKey["ActiveStreams"]("streams")
+SETTINGS: Final = web.AppKey("settings", Settings)
+POE: Final = web.AppKey("poe", PoeClient)
+REGISTRY: Final = web.AppKey("registry", ModelRegistry)
+CATALOG: Final = web.AppKey("catalog", ModelCatalog)
+STREAMS: Final = web.AppKey("streams", ActiveStreams)

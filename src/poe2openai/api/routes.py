@@ -3,6 +3,8 @@ without a trailing slash, because clients join base URLs in every possible way."
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from .. import __version__, keys
@@ -37,10 +39,11 @@ async def get_model(request: web.Request) -> web.Response:
                         param="model")
 
 
-async def _models(request: web.Request) -> list[dict[str, object]]:
+async def _models(request: web.Request) -> list[dict[str, Any]]:
     model_map = request.app[keys.REGISTRY].current
     raw = await request.app[keys.CATALOG].get(getattr(model_map, "api_token", None))
-    return model_map.list_models(raw)
+    models: list[dict[str, Any]] = model_map.list_models(raw)
+    return models
 
 
 async def healthz(request: web.Request) -> web.Response:

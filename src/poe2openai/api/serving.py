@@ -16,14 +16,18 @@ from typing import Any
 from aiohttp import web
 
 from .. import keys
-from ..errors import AuthenticationFailed, InvalidRequest, ProxyError, UpstreamError, \
-    UpstreamUnavailable
+from ..errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    ProxyError,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from ..jsonlib import JSONDecodeError, dumps, loads
 from ..registry import ResolvedModel
 from ..translate.chunks import DONE, ChunkEncoder, completion_id, make_completion, now
 from ..translate.request import ChatRequest, build_poe_query, parse_chat_request
-from ..translate.response import CONTENT, ERROR, REASONING, Accumulator, Out, \
-    ResponseTranslator
+from ..translate.response import CONTENT, ERROR, REASONING, Accumulator, Out, ResponseTranslator
 from ..translate.usage import count_tokens, make_usage, prompt_tokens
 from .streams import StreamState
 

@@ -62,7 +62,7 @@ class ActiveStreams:
                     # The client left; its handler notices on its own next write or cancellation.
                     self.discard(state)
 
-    async def shutdown(self, timeout: float) -> None:
+    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109
         """Let streams finish for up to ``timeout`` s, then end the rest cleanly."""
         if not self.streams:
             return

@@ -10,7 +10,7 @@ without a blank line: :meth:`SSEParser.close` dispatches it.
 
 from __future__ import annotations
 
-__all__ = ["SSEParser", "SSEError"]
+__all__ = ["SSEError", "SSEParser"]
 
 _CR = b"\r"
 _LF = b"\n"

@@ -77,6 +77,8 @@ class ResponseTranslator:
 
     def feed(self, events: list[Event]) -> list[Out]:
         out: list[Out] = []
+        if self.done:  # nothing after "done" or "error" counts
+            return out
         for name, data in events:
             if data.get("index"):  # only the first of several parallel responses is used
                 continue

@@ -1,0 +1,233 @@
+"""Every failure becomes an OpenAI error envelope with the right status."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import openai
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.fake_poe import FakePoe, done, hang, sleep, text
+from tests.helpers import AUTH, assert_openai_error, chat_body, parse_sse, stream_text
+
+Proxy = TestClient[Any, Any]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic abc"},
+                                     {"Authorization": "Bearer "}, {"Authorization": "Bearer"}])
+async def test_missing_or_malformed_key(proxy: Proxy, fake_poe: FakePoe,
+                                        headers: dict[str, str]) -> None:
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(), headers=headers)
+    await assert_openai_error(resp, 401, "invalid_request_error", "invalid_api_key", None)
+    assert fake_poe.requests == []
+
+
+@pytest.mark.parametrize(("data", "param"), [
+    (b"{not json", None), (b"", None), (b"[1, 2]", None), (b'{"messages": []}', "model"),
+    (b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 2}', "n"),
+    (b'{"model": "m", "messages": [{"role": "user", "content": [{"type": "hologram"}]}]}',
+     "messages[0].content[0].type"),
+])
+async def test_bad_bodies(proxy: Proxy, fake_poe: FakePoe, data: bytes, param: str | None) -> None:
+    resp = await proxy.post("/v1/chat/completions", data=data,
+                            headers={**AUTH, "Content-Type": "application/json"})
+    await assert_openai_error(resp, 400, "invalid_request_error", param=param)
+    assert fake_poe.requests == []
+
+
+async def test_body_over_max_request_size(make_proxy: Callable[..., Awaitable[Proxy]]) -> None:
+    proxy = await make_proxy(max_request_size=2048)
+    resp = await proxy.post("/v1/chat/completions", json=chat_body("x" * 4000), headers=AUTH)
+    err = await assert_openai_error(resp, 413, "invalid_request_error", "request_too_large")
+    assert "2048" in err["message"]
+
+
+async def test_unknown_route_and_wrong_method(proxy: Proxy) -> None:
+    await assert_openai_error(await proxy.get("/v1/embeddingz"), 404, code="not_found")
+    resp = await proxy.get("/v1/chat/completions")
+    await assert_openai_error(resp, 405, code="method_not_allowed")
+    assert "POST" in resp.headers["Allow"]
+
+
+# (scenario, status, type, code, x-should-retry)
+POE_FAILURES = [
+    ("error-first", 502, "server_error", "upstream_error", "true"),
+    ("error-first-no-done", 502, "server_error", "upstream_error", "true"),
+    ("internal-error-id", 502, "server_error", "upstream_error", "true"),
+    ("rate-limit-text", 429, "requests", "rate_limit_exceeded", None),
+    ("no-points-text", 429, "insufficient_quota", "insufficient_quota", "false"),
+    ("no-points-text-alt", 429, "insufficient_quota", "insufficient_quota", "false"),
+    ("access-denied-text", 401, "invalid_request_error", "invalid_api_key", "false"),
+    ("invalid-token-text", 401, "invalid_request_error", "invalid_api_key", "false"),
+    ("unknown-bot-text", 404, "invalid_request_error", "model_not_found", "false"),
+    ("error-no-retry-user_message_too_long", 400, "invalid_request_error",
+     "context_length_exceeded", "false"),
+    ("error-no-retry-insufficient_fund", 429, "insufficient_quota", "insufficient_quota", "false"),
+    ("error-no-retry-user_caused_error", 400, "invalid_request_error", None, "false"),
+    ("error-no-retry-privacy_authorization_error", 403, "invalid_request_error", None, "false"),
+    ("http-400", 400, "invalid_request_error", None, None),
+    ("http-401", 401, "invalid_request_error", "invalid_api_key", "false"),
+    ("http-402", 429, "insufficient_quota", "insufficient_quota", "false"),
+    ("http-403", 400, "invalid_request_error", "content_filter", "false"),
+    ("http-404", 404, "invalid_request_error", "model_not_found", "false"),
+    ("http-408", 504, "server_error", "timeout", None),
+    ("http-413", 400, "invalid_request_error", "context_length_exceeded", "false"),
+    ("http-429", 429, "requests", "rate_limit_exceeded", None),
+    ("http-500", 502, "server_error", "upstream_error", None),
+    ("http-502", 502, "server_error", "upstream_error", None),
+    ("http-503", 503, "server_error", "upstream_unavailable", None),
+    ("http-504", 504, "server_error", "timeout", None),
+    ("http-529", 503, "server_error", "upstream_unavailable", None),
+    ("http-500-text", 502, "server_error", "upstream_error", None),
+    ("http-520-html", 502, "server_error", "upstream_error", None),
+    ("http-524-html", 504, "server_error", "timeout", None),
+    ("json-200", 502, "server_error", "upstream_error", None),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
+@pytest.mark.parametrize(("scenario", "status", "type_", "code", "retry"), POE_FAILURES)
+async def test_poe_failures_before_first_byte(proxy: Proxy, scenario: str, status: int,
+                                              type_: str, code: str | None, retry: str | None,
+                                              stream: bool) -> None:
+    resp = await proxy.post("/v1/chat/completions",
+                            json=chat_body(model=f"scenario-{scenario}", stream=stream),
+                            headers=AUTH)
+    err = await assert_openai_error(resp, status, type_, code)
+    assert resp.headers.get("x-should-retry") == retry
+    assert "<" not in err["message"]  # no HTML pages passed through
+
+
+async def test_retry_after_is_passed_on(proxy: Proxy) -> None:
+    resp = await proxy.post("/v1/chat/completions",
+                            json=chat_body(model="scenario-http-429-retry-after"), headers=AUTH)
+    await assert_openai_error(resp, 429, code="rate_limit_exceeded")
+    assert resp.headers["retry-after"] == "2"
+
+
+async def test_sdk_raises_the_mapped_errors(sdk: openai.AsyncOpenAI) -> None:
+    msgs: Any = [{"role": "user", "content": "Hi"}]
+    with pytest.raises(openai.RateLimitError) as info:
+        await sdk.chat.completions.create(model="scenario-no-points-text", messages=msgs)
+    assert info.value.code == "insufficient_quota"
+    with pytest.raises(openai.AuthenticationError):
+        await sdk.chat.completions.create(model="scenario-invalid-token-text", messages=msgs)
+    with pytest.raises(openai.NotFoundError):
+        await sdk.chat.completions.create(model="scenario-unknown-bot-text", messages=msgs,
+                                          stream=True)
+    with pytest.raises(openai.InternalServerError):
+        await sdk.chat.completions.create(model="scenario-error-first", messages=msgs)
+
+
+@pytest.mark.parametrize("scenario", ["error-mid", "error-mid-no-done", "reset-mid-event"])
+async def test_error_after_streaming_started(proxy: Proxy, scenario: str) -> None:
+    resp = await proxy.post("/v1/chat/completions",
+                            json=chat_body(model=f"scenario-{scenario}", stream=True),
+                            headers=AUTH)
+    assert resp.status == 200
+    payloads = parse_sse(await resp.read())
+    assert payloads[-1] == "[DONE]"
+    error = payloads[-2]
+    assert set(error) == {"error"} and set(error["error"]) == {"message", "type", "param", "code"}
+    assert error["error"]["code"] == "upstream_error"
+    assert stream_text(payloads[:-2]) in ("Partial answer", "Hello, ")
+    assert all(p["choices"][0]["finish_reason"] is None for p in payloads[:-2])
+
+
+@pytest.mark.parametrize("scenario", ["error-mid", "reset-mid-event"])
+async def test_error_mid_answer_non_stream(proxy: Proxy, scenario: str) -> None:
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(model=f"scenario-{scenario}"),
+                            headers=AUTH)
+    await assert_openai_error(resp, 502, "server_error", "upstream_error")
+
+
+async def test_sdk_raises_mid_stream_error(sdk: openai.AsyncOpenAI) -> None:
+    stream = await sdk.chat.completions.create(
+        model="scenario-error-mid", messages=[{"role": "user", "content": "Hi"}], stream=True)
+    got = []
+    with pytest.raises(openai.APIError, match="Internal server error"):
+        async for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "")
+    assert "".join(got) == "Partial answer"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_poe_unreachable(make_proxy: Callable[..., Awaitable[Proxy]], stream: bool) -> None:
+    proxy = await make_proxy(poe_base_url=f"http://127.0.0.1:{_closed_port()}")
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(stream=stream), headers=AUTH)
+    err = await assert_openai_error(resp, 502, "server_error", "upstream_error")
+    assert "Cannot reach Poe" in err["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("scenario", ["stall-before-headers", "stall"])
+async def test_poe_silent_before_answering(make_proxy: Callable[..., Awaitable[Proxy]],
+                                           scenario: str, stream: bool) -> None:
+    proxy = await make_proxy(read_timeout=1.0, first_byte_wait=5.0)
+    resp = await proxy.post("/v1/chat/completions",
+                            json=chat_body(model=f"scenario-{scenario}", stream=stream),
+                            headers=AUTH)
+    await assert_openai_error(resp, 504, "server_error", "timeout")
+
+
+async def test_poe_silent_mid_stream(make_proxy: Callable[..., Awaitable[Proxy]]) -> None:
+    proxy = await make_proxy(read_timeout=0.5)
+    resp = await proxy.post("/v1/chat/completions",
+                            json=chat_body(model="scenario-stall-mid", stream=True), headers=AUTH)
+    payloads = parse_sse(await resp.read())
+    assert stream_text(payloads) == "Hello"
+    assert payloads[-2]["error"]["code"] == "timeout" and payloads[-1] == "[DONE]"
+
+
+async def test_late_error_after_first_byte_wait_is_an_error_chunk(
+        make_proxy: Callable[..., Awaitable[Proxy]], fake_poe: FakePoe) -> None:
+    from tests.fake_poe import error
+
+    fake_poe.script(None, [sleep(0.5), error("Internal server error"), done()])
+    proxy = await make_proxy(first_byte_wait=0.1, keepalive_interval=0.1)
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(stream=True), headers=AUTH)
+    assert resp.status == 200
+    raw = await resp.read()
+    assert b": keep-alive\n\n" in raw
+    payloads = parse_sse(raw)
+    assert payloads[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert payloads[-2]["error"]["code"] == "upstream_error" and payloads[-1] == "[DONE]"
+
+
+async def test_keepalive_comments_while_poe_thinks(make_proxy: Callable[..., Awaitable[Proxy]],
+                                                   fake_poe: FakePoe) -> None:
+    fake_poe.script(None, [text("a"), sleep(0.6), text("b"), done()])
+    proxy = await make_proxy(keepalive_interval=0.1)
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(stream=True), headers=AUTH)
+    raw = await resp.read()
+    assert raw.count(b": keep-alive\n\n") >= 2
+    assert stream_text(parse_sse(raw)) == "ab"
+
+
+async def test_server_keeps_going_after_errors(proxy: Proxy, fake_poe: FakePoe) -> None:
+    for model in ("scenario-error-first", "scenario-http-500", "scenario-reset-mid-event"):
+        await proxy.post("/v1/chat/completions", json=chat_body(model=model), headers=AUTH)
+    fake_poe.script("GPT-4o", [text("still here"), done()])
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(), headers=AUTH)
+    assert (await resp.json())["choices"][0]["message"]["content"] == "still here"
+
+
+async def test_hung_poe_does_not_block_other_requests(proxy: Proxy, fake_poe: FakePoe) -> None:
+    import asyncio
+
+    fake_poe.script("slow", [hang()])
+    fake_poe.script("fast", [text("quick"), done()])
+    slow = asyncio.create_task(proxy.post("/v1/chat/completions", json=chat_body(model="slow"),
+                                          headers=AUTH))
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(model="fast"), headers=AUTH)
+    assert (await resp.json())["choices"][0]["message"]["content"] == "quick"
+    slow.cancel()
