@@ -17,3 +17,5 @@ POE: Final = web.AppKey("poe", PoeClient)
 REGISTRY: Final = web.AppKey("registry", ModelRegistry)
 CATALOG: Final = web.AppKey("catalog", ModelCatalog)
 STREAMS: Final = web.AppKey("streams", ActiveStreams)
+#: The admin page's CSRF token (in the /admin sub-app).
+ADMIN_CSRF: Final = web.AppKey("admin_csrf", str)

@@ -115,7 +115,7 @@ def _give_following(container: Container, key: Any, following: str) -> None:
 
 def _delete(container: Container, key: Any, parent: tuple[Container, Any] | None) -> None:
     """Delete an entry, keeping the comment lines that followed it."""
-    following = _take_following(container, key)
+    following = _take_preceding(container, key) + _take_following(container, key)
     keys = list(container.keys()) if isinstance(container, CommentedMap) else None
     if isinstance(container, CommentedMap):
         assert keys is not None
@@ -133,6 +133,8 @@ def _delete(container: Container, key: Any, parent: tuple[Container, Any] | None
         # Written as `{}` / `[]`; flow style also makes ruamel put a comment that
         # follows it after the brackets rather than between key and brackets.
         container.fa.set_flow_style()
+        # Comment lines that stood above the first entry go below the brackets.
+        following = _take_leading(container, parent) + following
     if not following.strip():
         return
     if has_previous:
@@ -154,6 +156,37 @@ def _delete(container: Container, key: Any, parent: tuple[Container, Any] | None
         else:
             token = _token("\n" + following)
         _set_post(pc, pk, token)
+
+
+def _take_preceding(container: Container, key: Any) -> str:
+    """Cut the comment lines ruamel keeps as "before this entry" (they are kept
+    when the entry goes: a comment is never dropped)."""
+    slot = container.ca.items.get(key)
+    if not slot or not isinstance(slot[1], list):
+        return ""
+    tokens, slot[1] = slot[1], None
+    return "".join(t.value for t in tokens if isinstance(getattr(t, "value", None), str))
+
+
+def _take_leading(container: Container, parent: tuple[Container, Any] | None) -> str:
+    """Cut the comment lines that sit above a collection's first entry."""
+    tokens: list[Any] = []
+    comment = getattr(container.ca, "comment", None)
+    if isinstance(comment, list) and len(comment) > 1 and isinstance(comment[1], list):
+        tokens = comment[1]
+        comment[1] = None
+    if parent is not None and isinstance(parent[0], CommentedMap):
+        slot = parent[0].ca.items.get(parent[1])
+        if slot and isinstance(slot[3], list):
+            tokens = tokens or slot[3]
+            slot[3] = None
+    text = ""
+    for token in tokens:
+        value = getattr(token, "value", None)
+        if isinstance(value, str):
+            indent = getattr(token, "column", 0) or 0
+            text += (" " * indent if value.startswith("#") else "") + value
+    return text
 
 
 def _append(container: Container, key: Any, value: Any,
@@ -414,6 +447,7 @@ def apply_config(text: str, new: ModelConfig) -> str:
     doc = load_yaml(text)
     old = validate(doc)
     prefix = ""
+    was_empty = doc is None
     if doc is None:  # empty, or comments only: keep those lines above the new content
         prefix = text if text.strip() else ""
         if prefix and not prefix.endswith("\n"):
@@ -440,4 +474,8 @@ def apply_config(text: str, new: ModelConfig) -> str:
     _update_customs(doc, old.custom_models, new.custom_models)
     _top_scalar(doc, "api_token", new.api_token, old.api_token, None, None)
     _top_scalar(doc, "use_v1_api", new.use_v1_api, old.use_v1_api, None, None)
-    return prefix + _dump(doc, indent)
+    if was_empty and not len(doc):
+        return text  # still nothing but comments
+    out = prefix + _dump(doc, indent)
+    return out.rstrip("\n") + "\n" if out.endswith("\n\n") and not text.endswith("\n\n") \
+        else out
