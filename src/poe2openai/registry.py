@@ -282,14 +282,14 @@ class ModelRegistry:
         if snap.unstable:
             return
         self._sig = snap.sig
-        was_broken = self.last_error is not None
+        verb = ("Fixed, reloaded" if self.last_error is not None
+                else "Reloaded" if self._loaded else "Loaded")
         self.current = ModelMap(config)
         self.version = snap.version
         self.last_error = None
         self._logged = None
         self._loaded = True
-        log.info("%s %s: %s", "Fixed, loaded" if was_broken else "Loaded", self.source,
-                 self.current.summary())
+        log.info("%s %s: %s", verb, self.source, self.current.summary())
 
     def _use_defaults(self) -> None:
         had_file = self._loaded and (self.version != MISSING or self.last_error is not None)

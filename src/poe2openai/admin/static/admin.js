@@ -506,6 +506,28 @@
     });
   }
 
+  // Notice hand edits of the file while the page is open.
+  async function poll() {
+    if (document.hidden || !state) return;
+    let result;
+    try { result = await api("api/state"); } catch (e) { return; }
+    const { status, body } = result;
+    if (status !== 200 || !body) return;
+    if (body.version === state.version && same(body.error, state.error)) return;
+    if (!dirty()) {
+      setState(body);
+      flash = { kind: "info", text: "models.yaml was changed on disk; this is the new version." };
+    } else {
+      state.error = body.error;
+      flash = {
+        kind: "warn", text: "models.yaml was changed on disk since you loaded it.",
+        actions: [["Reload, keep my edits", () => load({ keepEdits: true })]],
+      };
+    }
+    changed();
+  }
+
   wire();
   load();
+  setInterval(poll, 5000);
 })();
