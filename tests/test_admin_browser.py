@@ -91,3 +91,50 @@ async def test_admin_page_in_a_browser(aiohttp_server: AiohttpServer, fake_poe: 
         async with http.post(f"{base}/v1/chat/completions", headers=AUTH,
                              json=chat_body(model="assistant")) as resp:
             assert resp.status == 404
+
+
+async def test_hand_edit_during_a_page_edit_is_not_lost(
+        aiohttp_server: AiohttpServer, settings_factory: Callable[..., Settings],
+        tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    path = tmp_path / "models.yaml"
+    path.write_text("# mine\nenable: true\nmodels:\n  gpt-4o: {mapping: four}\n")
+    server = await aiohttp_server(create_app(settings_factory()))
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await browser.new_context(
+                http_credentials={"username": "admin", "password": "test-password"})
+            context.set_default_timeout(5000)
+            page = await context.new_page()
+            await page.goto(str(server.make_url("/admin/")))
+            row = page.locator('[data-model="claude-sonnet-4.5"]')
+            await page.locator('[data-model="gpt-5.2"] .m-alias').fill("five")
+            await row.locator(".m-options").click()
+            await row.locator(".o-params").fill('{"x": ')  # invalid JSON blocks saving
+            await expect(page.locator("#save")).to_be_disabled()
+            await row.locator(".o-params").fill('{"thinking_budget": 0}')
+            await row.locator(".o-tool").select_option("xml")
+            await page.locator("#token-edit").click()
+            await page.locator("#token-input").fill("poe-token-abcdefgh1234")
+            await page.locator("#token-form button[type=submit]").click()
+            # Meanwhile, someone edits the file by hand.
+            path.write_text("# mine\nenable: true\nmodels:\n  gpt-4o: {mapping: four}\n"
+                            "  assistant: {enable: false}\n")
+            await page.locator("#save").click()
+            await expect(page.locator(".notice.error")).to_contain_text("changed on disk")
+            await page.get_by_role("button", name="Reload, keep my edits").click()
+            await expect(page.locator(".notice.info")).to_contain_text("kept your edits")
+            await page.locator("#save").click()
+            await expect(page.locator(".notice.ok")).to_contain_text("Saved")
+            await expect(page.locator("#token-state")).to_contain_text("poe…1234")
+            assert "abcdefgh" not in await page.content()
+        finally:
+            await browser.close()
+    text_now = path.read_text()
+    assert text_now.startswith("# mine\n")
+    assert "assistant: {enable: false}" in text_now  # the hand edit
+    assert "gpt-5.2:\n    mapping: five" in text_now  # and the page's edits
+    assert "tool_mode: xml" in text_now and "thinking_budget: 0" in text_now
+    assert "api_token: poe-token-abcdefgh1234" in text_now
