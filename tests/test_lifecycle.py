@@ -71,7 +71,7 @@ async def server(fake_poe: FakePoe, tmp_path: Any) -> AsyncIterator[tuple[str, A
     """``python -m poe2openai`` as a real process on a free port."""
     port = _free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "POE_BASE_URL": fake_poe.base_url,
-           "CONFIG_DIR": str(tmp_path), "SHUTDOWN_TIMEOUT": "2", "LOG_LEVEL": "info",
+           "CONFIG_DIR": str(tmp_path), "SHUTDOWN_TIMEOUT": "2", "LOG_LEVEL": "debug",
            "ADMIN_PASSWORD": "x"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "poe2openai", env=env,

@@ -79,7 +79,7 @@ def test_multi_line_data_is_joined_with_newline() -> None:
     p = SSEParser()
     [(name, data)] = p.feed(raw)
     assert name == "text"
-    assert data == '{"text":\n "joined"}'
+    assert data == b'{"text":\n "joined"}'
     assert json.loads(data) == {"text": "joined"}
 
 
@@ -118,5 +118,10 @@ def test_oversized_event_is_refused() -> None:
 
 def test_invalid_utf8_does_not_raise() -> None:
     p = SSEParser()
-    [(name, data)] = p.feed(b"event: text\ndata: \xff\xfe\n\n")
-    assert name == "text" and "\ufffd" in data
+    [(name, data)] = p.feed(b"event: \xffx\ndata: \xff\xfe\n\n")
+    assert name == "\ufffdx" and data == b"\xff\xfe"
+
+
+def test_data_is_bytes_and_common_names_are_shared() -> None:
+    [(name, data)] = SSEParser().feed(b"event: text\ndata: {}\n\n")
+    assert name is "text" and data == b"{}"  # noqa: F632 - interned: no decode per event

@@ -82,10 +82,9 @@ def test_bad_requests_name_the_parameter(body: Any, param: str | None) -> None:
 
 
 def test_bad_content_names_the_part() -> None:
-    r = parse_chat_request(req(messages=[{"role": "user", "content": [
-        {"type": "text", "text": "x"}, {"type": "hologram"}]}]))
-    with pytest.raises(InvalidRequest) as info:
-        build_poe_query(r, BOT)
+    with pytest.raises(InvalidRequest) as info:  # found while parsing (before any upload)
+        build_poe_query(parse_chat_request(req(messages=[{"role": "user", "content": [
+            {"type": "text", "text": "x"}, {"type": "hologram"}]}])), BOT)
     assert info.value.param == "messages[0].content[1].type"
     assert "hologram" in info.value.message
     r = parse_chat_request(req(messages=[{"role": "user", "content": 5}]))

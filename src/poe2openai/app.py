@@ -16,10 +16,12 @@ from .admin import create_admin_app
 from .api.middleware import add_cors_headers, cors_middleware, error_middleware
 from .api.routes import setup_routes
 from .api.streams import ActiveStreams
+from .attachments import Uploader
 from .models import ModelCatalog
 from .poe.client import PoeClient
 from .registry import ModelRegistry
 from .settings import Settings
+from .upload_cache import FILE_NAME, UploadCache
 
 __all__ = ["create_app"]
 
@@ -36,6 +38,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval)
     app.cleanup_ctx.append(_registry_ctx)
     app.cleanup_ctx.append(_poe_ctx)
+    app.cleanup_ctx.append(_uploads_ctx)
     app.cleanup_ctx.append(_keepalive_ctx)
     app.on_shutdown.append(_end_streams)
     app.on_response_prepare.append(add_cors_headers)
@@ -91,6 +94,15 @@ async def _poe_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.POE] = poe
         app[keys.CATALOG] = ModelCatalog(poe, s.models_cache_ttl)
         yield
+
+
+async def _uploads_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[keys.SETTINGS]
+    cache = UploadCache(s.config_dir / FILE_NAME, s.url_cache_ttl_seconds, s.url_cache_size_mb)
+    uploader = Uploader(app[keys.POE], cache)
+    app[keys.UPLOADER] = uploader
+    yield
+    await uploader.close()
 
 
 async def _keepalive_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ from typing import Final
 from aiohttp import web
 
 from .api.streams import ActiveStreams
+from .attachments import Uploader
 from .models import ModelCatalog
 from .poe.client import PoeClient
 from .registry import ModelRegistry
@@ -17,5 +18,6 @@ POE: Final = web.AppKey("poe", PoeClient)
 REGISTRY: Final = web.AppKey("registry", ModelRegistry)
 CATALOG: Final = web.AppKey("catalog", ModelCatalog)
 STREAMS: Final = web.AppKey("streams", ActiveStreams)
+UPLOADER: Final = web.AppKey("uploader", Uploader)
 #: The admin page's CSRF token (in the /admin sub-app).
 ADMIN_CSRF: Final = web.AppKey("admin_csrf", str)

@@ -62,10 +62,15 @@ class ModelMap:
     to Poe and lists Poe's models unchanged.
     """
 
+    #: The parsed models.yaml. Class-level defaults too, so a subclass that does not
+    #: call ``__init__`` (tests/model_options.py) still behaves like the base map.
+    config: ModelConfig = ModelConfig()
+    #: Poe key for fetching the model list (``api_token``), or None.
+    api_token: str | None = None
+
     def __init__(self, config: ModelConfig | None = None, *, created: int | None = None) -> None:
-        self.config: ModelConfig = config or ModelConfig()
-        #: Poe key for fetching the model list (``api_token``), or None.
-        self.api_token: str | None = self.config.api_token
+        self.config = config or ModelConfig()
+        self.api_token = self.config.api_token
         #: ``created`` of custom models that do not set one: when this map was loaded.
         self._created = int(time.time()) if created is None else created
         self._alias: dict[str, str] = {}  # lower-case alias -> bot key

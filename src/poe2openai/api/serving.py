@@ -25,10 +25,22 @@ from ..errors import (
 )
 from ..jsonlib import JSONDecodeError, dumps, loads
 from ..registry import ResolvedModel
+from ..tokenizer import TOKENIZER
 from ..translate.chunks import DONE, ChunkEncoder, completion_id, make_completion, now
+from ..translate.params import attach_parameters, resolve_parameters
 from ..translate.request import ChatRequest, build_poe_query, parse_chat_request
-from ..translate.response import CONTENT, ERROR, REASONING, Accumulator, Out, ResponseTranslator
-from ..translate.usage import count_tokens, make_usage, prompt_tokens
+from ..translate.response import (
+    CONTENT,
+    ERROR,
+    REASONING,
+    TOOL_ARGS,
+    TOOL_CALL,
+    Accumulator,
+    Out,
+    ResponseTranslator,
+)
+from ..translate.stages import make_stages
+from ..translate.usage import make_usage, query_prompt_tokens, upstream_usage
 from .streams import StreamState
 
 __all__ = ["bearer_key", "chat_completions", "read_json"]
@@ -76,7 +88,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     api_key = bearer_key(request)
     req = parse_chat_request(await read_json(request))
     model = request.app[keys.REGISTRY].current.resolve(req.model)
+    parameters = await _bot_parameters(request.app, req, model)  # 400s before any upload
+    if req.media:
+        req.attachments = await request.app[keys.UPLOADER].resolve(req.media, api_key)
     query = build_poe_query(req, model)
+    attach_parameters(query["query"], parameters)
     headers: dict[str, str] = {}
     if req.dropped:
         headers["x-dropped-params"] = ", ".join(req.dropped)
@@ -85,26 +101,111 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await _complete(request, req, model, query, api_key, headers)
 
 
-def _usage(req: ChatRequest, query: dict[str, Any], content: list[str],
-           reasoning: list[str]) -> dict[str, Any]:
-    prompt = prompt_tokens(m["content"] for m in query["query"])
-    thinking = count_tokens("".join(reasoning))
-    return make_usage(prompt, count_tokens("".join(content)) + thinking, thinking)
+#: How long a request waits for Poe's model list when it needs a bot's parameter schema.
+_SCHEMA_WAIT = 3.0
+#: Texts longer than this are counted in a worker thread, not on the event loop.
+_COUNT_INLINE = 32768
+
+
+async def _bot_parameters(app: web.Application, req: ChatRequest,
+                          model: ResolvedModel) -> dict[str, Any]:
+    """The Poe bot parameters: models.yaml defaults, then the request's, checked against
+    the bot's published schema when there is one. Consumed names leave ``req.dropped``."""
+    defaults = model.options.parameters
+    if not req.param_candidates:
+        return dict(defaults)
+    schema = await _bot_schema(app, model.bot)
+    plan = resolve_parameters(req.param_candidates, schema, defaults, bot=model.bot)
+    tops = {c.top for c in req.param_candidates}
+    req.dropped = sorted({d for d in req.dropped if d not in tops} | set(plan.dropped))
+    return plan.parameters
+
+
+async def _bot_schema(app: web.Application, bot: str) -> list[dict[str, Any]] | None:
+    """The bot's parameter list from Poe's model list; ``None`` when unknown.
+
+    The list is fetched if it is not cached (at most ``_SCHEMA_WAIT`` seconds; the
+    fetch goes on in the background for later requests); failures mean "unknown".
+    """
+    catalog = app[keys.CATALOG]
+    fetch = asyncio.ensure_future(
+        catalog.get(getattr(app[keys.REGISTRY].current, "api_token", None)))
+    fetch.add_done_callback(_ignore_result)
+    try:
+        async with asyncio.timeout(_SCHEMA_WAIT):
+            await asyncio.shield(fetch)
+    except Exception as exc:  # best effort: without the list, parameters go unchecked
+        log.info("Bot parameters of %s are not checked: Poe's model list is unavailable (%s)",
+                 bot, getattr(exc, "message", None) or type(exc).__name__)
+    entry = catalog.find(bot)
+    params = entry.get("parameters") if entry is not None else None
+    return [p for p in params if isinstance(p, dict)] if isinstance(params, list) else None
+
+
+def _ignore_result(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so an unawaited failure is not reported as lost
+
+
+class _Collected:
+    """What a stream gave out, for its usage chunk."""
+
+    __slots__ = ("content", "reasoning", "tools")
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.tools: list[str] = []
+
+    def add(self, items: list[Out]) -> None:
+        for item in items:
+            kind = item[0]
+            if kind == CONTENT:
+                self.content.append(item[1])
+            elif kind == REASONING:
+                self.reasoning.append(item[1])
+            elif kind == TOOL_CALL:
+                self.tools.append(item[3])
+            elif kind == TOOL_ARGS:
+                self.tools.append(item[2])
+
+
+async def _usage(query: dict[str, Any], translator: ResponseTranslator, content: list[str],
+                 reasoning: list[str], tools: list[str]) -> dict[str, Any]:
+    reported = upstream_usage(translator.upstream_usage)
+    if reported is not None:
+        return reported
+    loop = asyncio.get_running_loop()
+    if not TOKENIZER.loaded:  # once per process, off the event loop
+        await loop.run_in_executor(None, TOKENIZER.load)
+
+    def count() -> dict[str, Any]:
+        prompt = query_prompt_tokens(query, TOKENIZER.count)
+        thinking = TOKENIZER.count("".join(reasoning))
+        answer = TOKENIZER.count("".join(content)) + sum(TOKENIZER.count(t) for t in tools)
+        return make_usage(prompt, answer + thinking, thinking)
+
+    size = sum(len(m.get("content") or "") for m in query["query"]) \
+        + sum(map(len, content)) + sum(map(len, reasoning))
+    if TOKENIZER.exact and size > _COUNT_INLINE:
+        return await loop.run_in_executor(None, count)
+    return count()
 
 
 async def _complete(request: web.Request, req: ChatRequest, model: ResolvedModel,
                     query: dict[str, Any], api_key: str, headers: dict[str, str]) -> web.Response:
     poe = request.app[keys.POE]
-    translator = ResponseTranslator(model.options, streaming=False)
+    translator = ResponseTranslator(model.options, streaming=False,
+                                    stages=make_stages(req, model))
     acc = Accumulator()
     async with poe.query(model.bot, query, api_key) as upstream:
         while not translator.done:
             events = await upstream.read()
             if events is None:
+                acc.add(translator.finish())  # a held replacement or file links may remain
                 if not acc.content and not acc.tool_calls and not acc.reasoning:
                     raise UpstreamError("Poe closed the connection without answering.")
                 log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
-                acc.add(translator.finish())
                 break
             acc.add(translator.feed(events))
     if acc.error is not None:
@@ -112,7 +213,9 @@ async def _complete(request: web.Request, req: ChatRequest, model: ResolvedModel
     finish = "tool_calls" if acc.tool_calls else translator.finish_reason
     body = make_completion(
         id=completion_id(), created=now(), model=req.model, acc=acc, finish_reason=finish,
-        usage=_usage(req, query, acc.content, acc.reasoning),
+        usage=await _usage(query, translator, acc.content, acc.reasoning,
+                           [t for c in acc.tool_calls for t in (c["function"]["name"],
+                                                                c["function"]["arguments"])]),
     )
     return web.Response(body=dumps(body), content_type="application/json", headers=headers)
 
@@ -125,9 +228,9 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
     streams = app[keys.STREAMS]
     poe = app[keys.POE]
     enc = ChunkEncoder(completion_id(), now(), req.model)
-    translator = ResponseTranslator(model.options, streaming=True)
-    counted: list[str] | None = [] if req.include_usage else None
-    reasoning: list[str] | None = [] if req.include_usage else None
+    translator = ResponseTranslator(model.options, streaming=True,
+                                    stages=make_stages(req, model))
+    collected = _Collected() if req.include_usage else None
 
     async with poe.query(model.bot, query, api_key) as upstream:
         # Hold the HTTP status back until Poe says something (or FIRST_BYTE_WAIT passes),
@@ -156,15 +259,17 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
             while True:
                 data = head + enc.encode(out) if out else head
                 head = b""
-                if out and counted is not None and reasoning is not None:
-                    _collect(out, counted, reasoning)
+                if out and collected is not None:
+                    collected.add(out)
                 if translator.done:
                     if out and out[-1][0] == ERROR:
                         data += DONE
                     else:
                         data += enc.finish(translator.finish_reason)
-                        if counted is not None and reasoning is not None:
-                            data += enc.usage(_usage(req, query, counted, reasoning))
+                        if collected is not None:
+                            data += enc.usage(await _usage(
+                                query, translator, collected.content, collected.reasoning,
+                                collected.tools))
                         data += DONE
                     break
                 if data:
@@ -191,14 +296,6 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
         finally:
             streams.discard(state)
     return resp
-
-
-def _collect(items: list[Out], content: list[str], reasoning: list[str]) -> None:
-    for item in items:
-        if item[0] == CONTENT:
-            content.append(item[1])
-        elif item[0] == REASONING:
-            reasoning.append(item[1])
 
 
 def _end_with_error(enc: ChunkEncoder, state: StreamState, err: ProxyError | None) -> bytes:

@@ -19,7 +19,7 @@ import aiohttp
 from .. import __version__
 from ..errors import ProxyError, UpstreamError, UpstreamTimeout
 from ..jsonlib import JSONDecodeError, dumps, loads
-from .errors import map_error_event, map_http_error
+from .errors import map_error_event, map_http_error, map_upload_error
 from .sse import SSEError, SSEParser
 
 __all__ = ["PoeClient", "PoeEvent", "PoeStream"]
@@ -31,6 +31,7 @@ PoeEvent = tuple[str, dict[str, Any]]
 
 _USER_AGENT = f"poe2openai/{__version__}"
 _MAX_ERROR_BODY = 65536
+_UPLOAD_TIMEOUT = 300.0
 
 
 class PoeStream:
@@ -76,14 +77,17 @@ class PoeStream:
         """Drop Poe's connection now; a pending :meth:`read` fails or ends."""
         self._response.close()
 
-    def _decode(self, pairs: list[tuple[str, str]]) -> list[PoeEvent]:
+    def _decode(self, pairs: list[tuple[str, bytes]]) -> list[PoeEvent]:
         events: list[PoeEvent] = []
         for name, data in pairs:
             try:
                 obj = loads(data)
             except JSONDecodeError:
-                log.debug("ignoring Poe %r event with invalid JSON", name)
-                continue
+                try:  # invalid UTF-8 inside otherwise valid JSON
+                    obj = loads(data.decode(errors="replace"))
+                except JSONDecodeError:
+                    log.debug("ignoring Poe %r event with invalid JSON", name)
+                    continue
             if not isinstance(obj, dict):
                 continue
             events.append((name, obj))
@@ -169,7 +173,11 @@ class PoeClient:
         content_type: str = "application/octet-stream",
         download_url: str | None = None,
     ) -> dict[str, Any]:
-        """Upload bytes, or hand Poe a URL to fetch itself; returns ``{attachment_url, mime_type}``."""
+        """Upload bytes, or hand Poe a URL to fetch itself; returns ``{attachment_url, mime_type}``.
+
+        Errors: Poe's 4xx → 400 ``upload_failed`` (401 → 401, 429 → 429), 5xx and broken
+        connections → 502, a timeout → 504.
+        """
         form = aiohttp.FormData()
         if download_url is not None:
             form.add_field("download_url", download_url)
@@ -178,12 +186,16 @@ class PoeClient:
             form.add_field("file", data or b"", filename=filename, content_type=content_type)
         headers = {"Authorization": f"Bearer {api_key}", "User-Agent": _USER_AGENT}
         try:
+            # The session's connect and read timeouts (CONNECT_TIMEOUT, READ_TIMEOUT) apply,
+            # and the whole upload may take at most _UPLOAD_TIMEOUT.
+            base = self._session.timeout
+            timeout = aiohttp.ClientTimeout(total=_UPLOAD_TIMEOUT, sock_connect=base.sock_connect,
+                                            sock_read=base.sock_read)
             async with self._session.post(
-                self._upload_url, data=form, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=120),
+                self._upload_url, data=form, headers=headers, timeout=timeout,
             ) as resp:
                 if resp.status != 200:
-                    raise await _error_from_response(resp, what="upload")
+                    raise await _upload_error(resp)
                 payload = loads(await resp.read())
         except ProxyError:
             raise
@@ -219,6 +231,14 @@ async def _error_from_response(resp: aiohttp.ClientResponse, what: str = "query"
             "instead of an event stream"
         )
     return map_http_error(resp.status, body, headers)
+
+
+async def _upload_error(resp: aiohttp.ClientResponse) -> ProxyError:
+    try:
+        body = await asyncio.wait_for(resp.content.read(_MAX_ERROR_BODY), 10)
+    except (TimeoutError, aiohttp.ClientError):
+        body = b""
+    return map_upload_error(resp.status, body, {k.lower(): v for k, v in resp.headers.items()})
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,7 +26,7 @@ from ..errors import (
     UpstreamUnavailable,
 )
 
-__all__ = ["map_error_event", "map_http_error"]
+__all__ = ["map_error_event", "map_http_error", "map_upload_error"]
 
 _ERROR_TYPES: dict[str, type[ProxyError]] = {
     "user_message_too_long": ContextLengthExceeded,
@@ -109,6 +109,23 @@ def map_http_error(status: int, body: bytes, headers: dict[str, str]) -> ProxyEr
     else:
         cls = UpstreamError
     return cls(message, headers=extra)
+
+
+def map_upload_error(status: int, body: bytes, headers: dict[str, str]) -> ProxyError:
+    """Turn a failed answer of Poe's file upload endpoint into the error to report.
+
+    A rejected file is the client's problem (400 ``upload_failed``), except a rejected
+    key (401) and rate limiting (429, which clients retry); Poe's own failures are 502.
+    """
+    message, _ = _describe(status, body)
+    if status == 401:
+        return AuthenticationFailed(f"Poe rejected the API key for the file upload: {message}")
+    if status == 429:
+        extra = {k: v for k in ("retry-after", "retry-after-ms") if (v := headers.get(k))}
+        return RateLimited(f"Poe rate-limited the file upload: {message}", headers=extra)
+    if 400 <= status < 500:
+        return InvalidRequest(f"Poe rejected the file upload: {message}", code="upload_failed")
+    return UpstreamError(f"Poe's file upload failed: {message}")
 
 
 def _match_text(message: str) -> type[ProxyError] | None:

@@ -1,10 +1,11 @@
-"""Incremental server-sent-event parser: bytes in, ``(event, data)`` pairs out. No I/O.
+"""Incremental server-sent-event parser: bytes in, ``(event name, data bytes)`` pairs out. No I/O.
 
 Follows the WHATWG event-stream rules: lines end in LF, CRLF or CR (also mixed,
 and a CR and its LF may arrive in different reads); lines starting with ``:``
 are comments; ``data`` lines of one event are joined with ``\\n``; an event
 without an ``event:`` field is named ``message``; ``id`` and ``retry`` are
-ignored. Unlike some clients, the last event is not lost when the stream ends
+ignored. Data stays bytes (JSON parsers take bytes; no decode step per line).
+Unlike some clients, the last event is not lost when the stream ends
 without a blank line: :meth:`SSEParser.close` dispatches it.
 """
 
@@ -21,6 +22,10 @@ class SSEError(ValueError):
     """The upstream sent an event larger than the parser accepts."""
 
 
+_NAMES = {n.encode(): n for n in ("text", "replace_response", "done", "meta", "error", "json",
+                                  "file", "suggested_reply", "data", "ping")}
+
+
 class SSEParser:
     """Feed it network reads; it returns every event completed by them."""
 
@@ -29,12 +34,12 @@ class SSEParser:
     def __init__(self, max_event_size: int = 64 * 1024 * 1024) -> None:
         self._buf = b""
         self._event = ""
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._size = 0
         self._max_event_size = max_event_size
         self._skip_lf = False
 
-    def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
         if self._skip_lf:
             # The previous read ended in CR; an LF now is the second half of that CRLF.
             self._skip_lf = False
@@ -50,7 +55,7 @@ class SSEParser:
             raise SSEError("server-sent event line too long")
         return self._lines(lines) if lines else []
 
-    def close(self) -> list[tuple[str, str]]:
+    def close(self) -> list[tuple[str, bytes]]:
         """End of stream: finish a last line and event that had no terminator."""
         buf, self._buf = self._buf, b""
         out = self._lines([buf]) if buf else []
@@ -60,37 +65,40 @@ class SSEParser:
         self._skip_lf = False
         return out
 
-    def _lines(self, lines: list[bytes]) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
+    def _lines(self, lines: list[bytes]) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        data = self._data
         for raw in lines:
             if not raw:
-                if self._data:
+                if data:
                     out.append(self._dispatch())
+                    data = self._data
                 else:
                     self._event = ""
                 continue
-            if raw[0] == 0x3A:  # ":" comment
+            first = raw[0]
+            if first == 0x64 and raw.startswith(b"data:"):  # the common case first
+                value = raw[6:] if raw[5:6] == b" " else raw[5:]
+            elif first == 0x3A:  # ":" comment
                 continue
-            try:
-                line = raw.decode()
-            except UnicodeDecodeError:
-                line = raw.decode(errors="replace")
-            field, sep, value = line.partition(":")
-            if sep and value.startswith(" "):
-                value = value[1:]
-            if field == "data":
-                self._size += len(value)
-                if self._size > self._max_event_size:
-                    raise SSEError("server-sent event too large")
-                self._data.append(value)
-            elif field == "event":
-                self._event = value
-            # "id", "retry" and unknown fields are ignored.
+            else:
+                field, sep, value = raw.partition(b":")
+                if sep and value[:1] == b" ":
+                    value = value[1:]
+                if field == b"event":
+                    self._event = _NAMES.get(value) or value.decode(errors="replace")
+                    continue
+                if field != b"data":
+                    continue  # "id", "retry" and unknown fields are ignored
+            self._size += len(value)
+            if self._size > self._max_event_size:
+                raise SSEError("server-sent event too large")
+            data.append(value)
         return out
 
-    def _dispatch(self) -> tuple[str, str]:
+    def _dispatch(self) -> tuple[str, bytes]:
         data = self._data
-        event = (self._event or "message", data[0] if len(data) == 1 else "\n".join(data))
+        event = (self._event or "message", data[0] if len(data) == 1 else b"\n".join(data))
         self._data = []
         self._event = ""
         self._size = 0

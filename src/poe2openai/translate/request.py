@@ -13,6 +13,9 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from ..registry import ResolvedModel
+from .attachments import MEDIA_PARTS, MediaPart, collect_media
+from .params import Candidate, collect_candidates
+from .tools import ToolOptions, apply_tools, parse_tool_options
 
 __all__ = ["ChatRequest", "build_poe_query", "parse_chat_request"]
 
@@ -21,7 +24,7 @@ PROTOCOL_VERSION = "1.2"
 #: Parameters this module reads itself; every other one a request carries is accepted,
 #: has no effect, and is named in the ``x-dropped-params`` response header.
 _KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "stop", "n",
-                    "logit_bias"})
+                    "logit_bias", "tools", "tool_choice", "parallel_tool_calls"})
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "bot",
           "tool": "user", "function": "user"}
@@ -40,6 +43,16 @@ class ChatRequest:
     dropped: list[str] = field(default_factory=list)
     #: The request body as received, for the features that read more of it.
     raw: dict[str, Any] = field(default_factory=dict)
+    #: tools / tool_choice / parallel_tool_calls (translate/tools.py).
+    tool_options: ToolOptions = field(default_factory=ToolOptions)
+    #: Bot-parameter candidates (translate/params.py); serving resolves them against the
+    #: bot's schema and removes the consumed names from ``dropped``.
+    param_candidates: list[Candidate] = field(default_factory=list)
+    #: Image and file parts, checked but not uploaded (see translate/attachments.py).
+    media: list[MediaPart] = field(default_factory=list)
+    #: Poe attachments by message index, filled in by the upload step before
+    #: :func:`build_poe_query` runs.
+    attachments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -61,6 +74,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
                 param=f"messages[{i}].role",
             )
     req = ChatRequest(model=model.strip(), messages=messages, raw=body)
+    req.media = collect_media(messages)
 
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
@@ -103,6 +117,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
             raise InvalidRequest("'logit_bias' must map token ids to numbers.", param="logit_bias")
         req.logit_bias = {str(k): float(v) for k, v in bias.items()}
 
+    req.tool_options = parse_tool_options(body)
+    req.param_candidates = collect_candidates(body)
     req.dropped = sorted(k for k in body if k not in _KNOWN and body[k] is not None)
     return req
 
@@ -130,6 +146,8 @@ def content_text(content: Any, path: str) -> str:
                 raise InvalidRequest(f"{path}[{j}].text must be a string.",
                                      param=f"{path}[{j}].text")
             texts.append(text)
+        elif kind in MEDIA_PARTS:
+            continue  # becomes an attachment (collect_media)
         else:
             raise InvalidRequest(
                 f"Content part type {kind!r} is not supported.", param=f"{path}[{j}].type"
@@ -145,11 +163,14 @@ def build_poe_query(req: ChatRequest, model: ResolvedModel) -> dict[str, Any]:
         role = _ROLES[msg["role"]]
         if role == "system":
             role = system_role
-        query.append({
+        message: dict[str, Any] = {
             "role": role,
             "content": content_text(msg.get("content"), f"messages[{i}].content"),
             "content_type": "text/markdown",
-        })
+        }
+        if req.attachments.get(i):
+            message["attachments"] = req.attachments[i]
+        query.append(message)
     body: dict[str, Any] = {
         "version": PROTOCOL_VERSION,
         "type": "query",
@@ -164,4 +185,5 @@ def build_poe_query(req: ChatRequest, model: ResolvedModel) -> dict[str, Any]:
         body["stop_sequences"] = req.stop
     if req.logit_bias:
         body["logit_bias"] = req.logit_bias
+    apply_tools(body, req, model)
     return body

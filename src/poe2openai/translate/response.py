@@ -9,6 +9,13 @@ that both the stream encoder and the non-stream accumulator understand:
 * ``(TOOL_CALL, index, call_id, name)`` — a tool call starts
 * ``(TOOL_ARGS, index, fragment)`` — more of its JSON arguments
 * ``(ERROR, ProxyError)`` — Poe reported an error; the answer is over
+* ``(FILE, url, content_type, name, inline_ref)`` — the bot produced a file; consumed
+  by the media stage (``translate/media.py``), which turns it into Markdown
+
+``json`` events (``chat.completion.chunk`` objects, how Poe streams native tool
+calls) go through :class:`~.tools.NativeToolCalls`: ``delta.content`` is
+content, ``delta.tool_calls`` become tool-call items with our own contiguous
+indexes. ``finish_reason`` becomes ``"tool_calls"`` once any call was emitted.
 
 ``replace_response`` (Poe: "throw away what you showed, show this instead"):
 OpenAI streams can only append, so the replacement is held back until the next
@@ -22,13 +29,16 @@ answer is always exactly the last replacement plus the text that follows it.
 
 from __future__ import annotations
 
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..errors import ProxyError
 from ..poe.errors import map_error_event
 from ..registry import DEFAULT_OPTIONS, ModelOptions
 
-__all__ = ["CONTENT", "ERROR", "REASONING", "RESET", "TOOL_ARGS", "TOOL_CALL",
+if TYPE_CHECKING:
+    from .tools import NativeToolCalls
+
+__all__ = ["CONTENT", "ERROR", "FILE", "REASONING", "RESET", "TOOL_ARGS", "TOOL_CALL",
            "Accumulator", "ResponseTranslator"]
 
 CONTENT: Final = 0
@@ -38,6 +48,8 @@ TOOL_ARGS: Final = 3
 ERROR: Final = 4
 #: Non-stream only: forget the content so far (a ``replace_response`` rewrote it).
 RESET: Final = 5
+#: A file the bot produced (Poe ``file`` event); see ``translate/media.py``.
+FILE: Final = 6
 
 Out = tuple[Any, ...]
 Event = tuple[str, dict[str, Any]]
@@ -49,6 +61,8 @@ class Stage(Protocol):
     Stages run in order over the items of each batch; a stage passes on the kinds
     it does not handle. ``flush`` gives what it held back when the answer ends.
     A stage whose ``active`` turns false is dropped, so it costs nothing after.
+    A stage may also have a ``finished`` attribute: once true, the answer is over
+    (e.g. text after an XML tool call) and the translator stops (``done``).
     """
 
     active: bool
@@ -61,8 +75,8 @@ class Stage(Protocol):
 class ResponseTranslator:
     """The state of one answer: feed it event batches, get output items."""
 
-    __slots__ = ("_replacement", "_sent", "done", "finish_reason", "options", "stages",
-                 "streaming", "suggested_replies")
+    __slots__ = ("_native", "_replacement", "_sent", "done", "finish_reason", "options",
+                 "stages", "streaming", "suggested_replies")
 
     def __init__(self, options: ModelOptions = DEFAULT_OPTIONS, *, streaming: bool = True,
                  stages: list[Stage] | None = None) -> None:
@@ -74,6 +88,7 @@ class ResponseTranslator:
         self.done = False  #: the answer is complete (done or error seen)
         self.finish_reason = "stop"
         self.suggested_replies: list[str] = []
+        self._native: NativeToolCalls | None = None  # created by the first json event
 
     def feed(self, events: list[Event]) -> list[Out]:
         out: list[Out] = []
@@ -101,6 +116,12 @@ class ResponseTranslator:
                 out.append((ERROR, map_error_event(data)))
                 self.done = True
                 break
+            elif name == "json":
+                self._json(data, out)
+            elif name == "file":
+                item = file_item(data)
+                if item is not None:
+                    out.append(item)
             elif name == "suggested_reply":
                 text = data.get("text")
                 if isinstance(text, str):
@@ -109,12 +130,43 @@ class ResponseTranslator:
         if self.stages and (out or self.done):
             # After an error, whatever a stage still holds is dropped, not flushed.
             out = self._run_stages(out, flush=self.done and not (out and out[-1][0] == ERROR))
+        if out and self.finish_reason != "tool_calls":
+            self._check_tool_calls(out)
         return out
+
+    def _json(self, data: dict[str, Any], out: list[Out]) -> None:
+        if self._native is None:
+            from .tools import NativeToolCalls
+
+            self._native = NativeToolCalls()
+        items = self._native.feed(data)
+        if items and self._replacement is not None:
+            self._flush_replacement(out)
+        for item in items:
+            if item[0] == CONTENT:
+                self._sent.append(item[1])
+        out += items
+
+    @property
+    def upstream_usage(self) -> dict[str, Any] | None:
+        """The ``usage`` a bot reported in a ``json`` chunk, if any."""
+        return self._native.usage if self._native is not None else None
+
+    def _check_tool_calls(self, items: list[Out]) -> None:
+        for item in items:
+            if item[0] == TOOL_CALL:
+                self.finish_reason = "tool_calls"
+                return
 
     def _run_stages(self, items: list[Out], *, flush: bool) -> list[Out]:
         for stage in self.stages:
             items = stage.feed(items)
             if flush:
+                items += stage.flush()
+            elif getattr(stage, "finished", False):
+                # The stage saw the end of the answer: later stages flush, Poe is left.
+                flush = True
+                self.done = True
                 items += stage.flush()
         if not flush and not all(st.active for st in self.stages):
             self.stages = [st for st in self.stages if st.active]
@@ -127,9 +179,13 @@ class ResponseTranslator:
             out = []
         if self._replacement is not None:
             self._flush_replacement(out)
+        if self._native is not None:
+            out += self._native.finish()
         self.done = True
         if own and self.stages:
             out = self._run_stages(out, flush=True)
+        if own and out and self.finish_reason != "tool_calls":
+            self._check_tool_calls(out)
         return out
 
     def _flush_replacement(self, out: list[Out]) -> None:
@@ -146,6 +202,16 @@ class ResponseTranslator:
         self._sent = [new]
         if tail:
             out.append((CONTENT, tail))
+
+
+def file_item(data: dict[str, Any]) -> Out | None:
+    """``(FILE, url, content_type, name, inline_ref)`` from a ``file`` event, if it has a URL."""
+    url = data.get("url")
+    if not isinstance(url, str) or not url:
+        return None
+    content_type, name, ref = data.get("content_type"), data.get("name"), data.get("inline_ref")
+    return (FILE, url, content_type if isinstance(content_type, str) else "",
+            name if isinstance(name, str) else "", ref if isinstance(ref, str) and ref else None)
 
 
 class Accumulator:
@@ -177,4 +243,6 @@ class Accumulator:
             elif kind == ERROR:
                 self.error = item[1]
             elif kind == RESET:
+                # The bot rewrote its whole answer (any "Thinking..." text included).
                 self.content.clear()
+                self.reasoning.clear()
