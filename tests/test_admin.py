@@ -68,9 +68,10 @@ async def listed(proxy: Proxy) -> dict[str, dict[str, Any]]:
     return {m["id"]: m for m in (await resp.json())["data"]}
 
 
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 3.0) -> None:
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 3.0) -> None:  # noqa: ASYNC109
+    """Poll until ``check`` is true (what is awaited is a file on disk: no event)."""
     async with asyncio.timeout(timeout):
-        while not await check():
+        while not await check():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
 

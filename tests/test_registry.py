@@ -159,9 +159,10 @@ def test_api_token() -> None:
 # ------------------------------------------------------------------------- registry
 
 
-async def wait_for(check: Callable[[], bool], timeout: float = 3.0) -> None:
+async def wait_for(check: Callable[[], bool], timeout: float = 3.0) -> None:  # noqa: ASYNC109
+    """Poll until ``check`` is true (what is awaited is a file on disk: no event)."""
     async with asyncio.timeout(timeout):
-        while not check():
+        while not check():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
 
