@@ -490,3 +490,17 @@ async def test_concurrent_saves_are_serialised(mapped: Proxy, models_file: Path)
     assert len(re.findall(r"mapping: writer-\d", text)) == 1
     winner = re.search(r"mapping: (writer-\d)", text)
     assert winner and winner.group(1) in await listed(mapped)
+
+
+async def test_per_model_parameters_from_the_file_reach_poe(models_file: Path,
+                                                            make_proxy: MakeProxy,
+                                                            fake_poe: FakePoe) -> None:
+    models_file.write_text(CONFIG.replace(
+        "  claude-sonnet-4.5:\n",
+        "  Gemini-2.5-Flash:\n    parameters: {thinking_budget: 0}\n  claude-sonnet-4.5:\n"))
+    proxy = await make_proxy()
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH,
+                            json=chat_body(model="gemini-2.5-flash"))
+    assert resp.status == 200
+    assert fake_poe.last is not None and fake_poe.last.bot == "Gemini-2.5-Flash"
+    assert fake_poe.last.query[-1].get("parameters") == {"thinking_budget": 0}
