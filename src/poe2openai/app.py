@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
 from . import keys
+from .admin import create_admin_app
 from .api.middleware import add_cors_headers, cors_middleware, error_middleware
 from .api.routes import setup_routes
 from .api.streams import ActiveStreams
@@ -22,6 +25,8 @@ from .upload_cache import FILE_NAME, UploadCache
 
 __all__ = ["create_app"]
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
@@ -29,15 +34,52 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_request_size,
     )
     app[keys.SETTINGS] = settings
-    app[keys.REGISTRY] = ModelRegistry()
+    app[keys.REGISTRY] = ModelRegistry(settings.models_path)
     app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval)
+    app.cleanup_ctx.append(_registry_ctx)
     app.cleanup_ctx.append(_poe_ctx)
     app.cleanup_ctx.append(_uploads_ctx)
     app.cleanup_ctx.append(_keepalive_ctx)
     app.on_shutdown.append(_end_streams)
     app.on_response_prepare.append(add_cors_headers)
     setup_routes(app)
+    app.add_subapp("/admin", create_admin_app(settings))
     return app
+
+
+async def _registry_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load models.yaml, watch it for edits, and reload at once on SIGHUP."""
+    registry = app[keys.REGISTRY]
+    await registry.load_now()
+    watcher = asyncio.create_task(registry.watch(app[keys.SETTINGS].reload_interval),
+                                  name="models.yaml watcher")
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def on_sighup() -> None:
+        log.info("SIGHUP: reloading %s", registry.source)
+        task = loop.create_task(registry.load_now())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    sighup = getattr(signal, "SIGHUP", None)
+    installed = False
+    if sighup is not None:
+        try:
+            loop.add_signal_handler(sighup, on_sighup)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # Windows, or not the main thread: polling still works
+    try:
+        yield
+    finally:
+        if installed and sighup is not None:
+            loop.remove_signal_handler(sighup)
+        for task in (watcher, *reloads):
+            task.cancel()
+        for task in (watcher, *reloads):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def _poe_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -19,3 +19,5 @@ REGISTRY: Final = web.AppKey("registry", ModelRegistry)
 CATALOG: Final = web.AppKey("catalog", ModelCatalog)
 STREAMS: Final = web.AppKey("streams", ActiveStreams)
 UPLOADER: Final = web.AppKey("uploader", Uploader)
+#: The admin page's CSRF token (in the /admin sub-app).
+ADMIN_CSRF: Final = web.AppKey("admin_csrf", str)

@@ -1,0 +1,481 @@
+"""Apply a new model config to models.yaml as minimal round-trip edits.
+
+A save from the admin page must not turn a hand-written, commented file into
+a machine dump. So the file is loaded with ruamel.yaml's round-trip mode and
+only what changed is touched: changed values are replaced in place, removed
+entries are deleted, new ones are appended; every other key, comment, quote
+style and the indentation stay as they were.
+
+ruamel keeps a comment that sits *between* two entries on the last leaf of the
+entry before it. Deleting that entry (or appending after it) would lose or
+misplace the comment, which usually describes what follows. The helpers below
+move those lines to the right place. Pure: text in, text out.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tokens import CommentToken
+
+from .modelconfig import (
+    CustomModel,
+    ModelConfig,
+    ModelEntry,
+    custom_to_json,
+    entry_to_json,
+    load_yaml,
+    validate,
+)
+
+__all__ = ["apply_config"]
+
+_ENTRY_DEFAULTS = entry_to_json(ModelEntry())
+
+Container = CommentedMap | CommentedSeq
+
+
+# --------------------------------------------------------------------------- comments
+
+
+def _token(text: str) -> CommentToken:
+    return CommentToken(text, CommentMark(0), None)
+
+
+def _post_index(container: Container) -> int:
+    return 0 if isinstance(container, CommentedSeq) else 2
+
+
+def _tail_slot(container: Container, key: Any) -> tuple[Container, Any]:
+    """The node whose trailing comment follows ``container[key]`` in the file."""
+    value = container[key]
+    if isinstance(value, CommentedMap) and len(value) and not value.fa.flow_style():
+        return _tail_slot(value, list(value.keys())[-1])
+    if isinstance(value, CommentedSeq) and len(value) and not value.fa.flow_style():
+        return _tail_slot(value, len(value) - 1)
+    return container, key
+
+
+def _get_post(container: Container, key: Any) -> CommentToken | None:
+    slot = container.ca.items.get(key)
+    if not slot:
+        return None
+    token = slot[_post_index(container)]
+    return token if isinstance(token, CommentToken) else None
+
+
+def _set_post(container: Container, key: Any, token: CommentToken | None) -> None:
+    slot = container.ca.items.get(key)
+    if slot is None:
+        if token is None:
+            return
+        slot = container.ca.items[key] = [None, None, None, None]
+    slot[_post_index(container)] = token
+    value = container[key]
+    if isinstance(value, CommentedMap | CommentedSeq) and not len(value):
+        # ruamel writes the comment after `{}`/`[]` from the collection's own slot.
+        value.ca.comment = [token, None]
+
+
+def _take_following(container: Container, key: Any) -> str:
+    """Cut the comment lines that follow ``container[key]`` (not its own end-of-line
+    comment) out of the file and return them."""
+    owner, leaf = _tail_slot(container, key)
+    token = _get_post(owner, leaf)
+    if token is None or not isinstance(token.value, str):
+        return ""
+    text = token.value
+    newline = text.find("\n")
+    if newline < 0:
+        return ""
+    own, following = text[: newline + 1], text[newline + 1 :]
+    if own.strip():
+        token.value = own
+    else:
+        _set_post(owner, leaf, None)
+    return following
+
+
+def _give_following(container: Container, key: Any, following: str) -> None:
+    """Put comment lines after ``container[key]`` (after its own comment, if any)."""
+    if not following:
+        return
+    owner, leaf = _tail_slot(container, key)
+    token = _get_post(owner, leaf)
+    if token is not None and isinstance(token.value, str):
+        token.value = token.value + ("" if token.value.endswith("\n") else "\n") + following
+    else:
+        _set_post(owner, leaf, _token("\n" + following))
+
+
+def _delete(container: Container, key: Any, parent: tuple[Container, Any] | None) -> None:
+    """Delete an entry, keeping the comment lines that followed it."""
+    following = _take_preceding(container, key) + _take_following(container, key)
+    keys = list(container.keys()) if isinstance(container, CommentedMap) else None
+    if isinstance(container, CommentedMap):
+        assert keys is not None
+        pos = keys.index(key)
+        del container[key]
+        container.ca.items.pop(key, None)
+        previous: Any = keys[pos - 1] if pos > 0 else None
+        has_previous = pos > 0
+    else:
+        pos = int(key)
+        del container[pos]
+        previous = pos - 1
+        has_previous = pos > 0
+    if not len(container):
+        # Written as `{}` / `[]`; flow style also makes ruamel put a comment that
+        # follows it after the brackets rather than between key and brackets.
+        container.fa.set_flow_style()
+        # Comment lines that stood above the first entry go below the brackets.
+        following = _take_leading(container, parent) + following
+    if not following.strip():
+        return
+    if has_previous:
+        _give_following(container, previous, following)
+    elif len(container) and isinstance(container, CommentedMap):
+        first = next(iter(container.keys()))
+        slot = container.ca.items.setdefault(first, [None, None, None, None])
+        pre = slot[1] if isinstance(slot[1], list) else []
+        slot[1] = [_token(following), *pre]
+    elif len(container):
+        slot = container.ca.items.setdefault(0, [None, None, None, None])
+        pre = slot[1] if isinstance(slot[1], list) else []
+        slot[1] = [_token(following), *pre]
+    elif parent is not None:
+        pc, pk = parent
+        token = _get_post(pc, pk)
+        if token is not None and isinstance(token.value, str):
+            token.value += following
+        else:
+            token = _token("\n" + following)
+        _set_post(pc, pk, token)
+
+
+def _take_preceding(container: Container, key: Any) -> str:
+    """Cut the comment lines ruamel keeps as "before this entry" (they are kept
+    when the entry goes: a comment is never dropped)."""
+    slot = container.ca.items.get(key)
+    if not slot or not isinstance(slot[1], list):
+        return ""
+    tokens, slot[1] = slot[1], None
+    return "".join(t.value for t in tokens if isinstance(getattr(t, "value", None), str))
+
+
+def _take_leading(container: Container, parent: tuple[Container, Any] | None) -> str:
+    """Cut the comment lines that sit above a collection's first entry."""
+    tokens: list[Any] = []
+    comment = getattr(container.ca, "comment", None)
+    if isinstance(comment, list) and len(comment) > 1 and isinstance(comment[1], list):
+        tokens = comment[1]
+        comment[1] = None
+    if parent is not None and isinstance(parent[0], CommentedMap):
+        slot = parent[0].ca.items.get(parent[1])
+        if slot and isinstance(slot[3], list):
+            tokens = tokens or slot[3]
+            slot[3] = None
+    text = ""
+    for token in tokens:
+        value = getattr(token, "value", None)
+        if isinstance(value, str):
+            indent = getattr(token, "column", 0) or 0
+            text += (" " * indent if value.startswith("#") else "") + value
+    return text
+
+
+def _append(container: Container, key: Any, value: Any,
+            parent: tuple[Container, Any] | None) -> None:
+    """Append an entry at the end; comment lines that followed the old last entry
+    (they describe what comes after this block) move below the new one."""
+    if len(container):
+        last = list(container.keys())[-1] if isinstance(container, CommentedMap) \
+            else len(container) - 1
+        following = _take_following(container, last)
+    elif parent is not None:
+        following = _take_following_direct(*parent)
+    else:
+        following = ""
+    if isinstance(container, CommentedMap):
+        container[key] = value
+    else:
+        container.append(value)
+        key = len(container) - 1
+    _give_following(container, key, following)
+
+
+def _take_following_direct(container: Container, key: Any) -> str:
+    """Like :func:`_take_following` for an empty collection's own key."""
+    token = _get_post(container, key)
+    if token is None or not isinstance(token.value, str):
+        return ""
+    text = token.value
+    newline = text.find("\n")
+    if newline < 0:
+        return ""
+    own, following = text[: newline + 1], text[newline + 1 :]
+    if own.strip():
+        token.value = own
+    else:
+        _set_post(container, key, None)
+    return following
+
+
+def _add_at_end(doc: CommentedMap, key: str, value: Any) -> None:
+    """A new top-level key at the end of the file. Comment lines already at the
+    end stay above it: they usually document it, as in the shipped template."""
+    end = getattr(doc.ca, "end", None)
+    if end and len(doc):
+        text = "".join(t.value for t in end if isinstance(getattr(t, "value", None), str))
+        doc.ca.end = []
+        _give_following(doc, list(doc.keys())[-1], text)
+    doc[key] = value
+
+
+def _insert_after(container: CommentedMap, after: Any, key: Any, value: Any) -> None:
+    keys = list(container.keys())
+    if after not in keys or after == keys[-1]:
+        container[key] = value
+        return
+    following = _take_following(container, after)
+    container.insert(keys.index(after) + 1, key, value)
+    _give_following(container, key, following)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _block_map(data: Mapping[str, Any]) -> CommentedMap:
+    out = CommentedMap()
+    for k, v in data.items():
+        out[k] = _block(v)
+    return out
+
+
+def _block(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return _block_map(value)
+    if isinstance(value, list | tuple):
+        seq = CommentedSeq()
+        seq.extend(_block(v) for v in value)
+        return seq
+    return value
+
+
+def _ensure_block(node: Container) -> None:
+    if not len(node) and node.fa.flow_style():
+        node.fa.set_block_style()
+
+
+def _set_field(node: CommentedMap, key: str, new: Any, old: Any, default: Any,
+               parent: tuple[Container, Any] | None) -> None:
+    """Make ``node[key]`` mean ``new``: untouched if it already does, deleted when
+    ``new`` is the default, replaced in place or appended otherwise."""
+    if new == old:
+        return
+    if new == default or new is None:
+        if key in node:
+            _delete(node, key, parent)
+        return
+    if key in node:
+        node[key] = _block(new)
+    else:
+        _ensure_block(node)
+        _append(node, key, _block(new), parent)
+
+
+def _entry_fields(entry: ModelEntry) -> dict[str, Any]:
+    out = entry_to_json(entry)
+    out["parameters"] = dict(entry.parameters)
+    return out
+
+
+def _update_entry(models: CommentedMap, key: str, old: ModelEntry | None, new: ModelEntry,
+                  parent: tuple[Container, Any]) -> None:
+    fields = _entry_fields(new)
+    node = models.get(key) if key in models else None
+    if not isinstance(node, CommentedMap):
+        # New entry, or `name:` with no value: write only what differs from the defaults.
+        value = CommentedMap()
+        for name, v in fields.items():
+            if v != _ENTRY_DEFAULTS[name]:
+                value[name] = _block(v)
+        if key in models:
+            if old is not None and _entry_fields(old) == fields:
+                return
+            models[key] = value
+        else:
+            _ensure_block(models)
+            _append(models, key, value, parent)
+        return
+    before = _entry_fields(old) if old is not None else dict(_ENTRY_DEFAULTS)
+    for name, v in fields.items():
+        _set_field(node, name, v, before[name], _ENTRY_DEFAULTS[name], (models, key))
+
+
+def _custom_fields(model: CustomModel) -> dict[str, Any]:
+    return custom_to_json(model)
+
+
+def _update_customs(doc: CommentedMap, old: tuple[CustomModel, ...],
+                    new: tuple[CustomModel, ...]) -> None:
+    wanted = {c.id: c for c in new}
+    if "custom_models" not in doc or not isinstance(doc["custom_models"], CommentedSeq):
+        if not new:
+            return
+        seq = CommentedSeq()
+        if "custom_models" in doc:
+            doc["custom_models"] = seq
+        else:
+            _add_at_end(doc, "custom_models", seq)
+        old = ()
+    seq = doc["custom_models"]
+    before = {c.id: c for c in old}
+    # Delete from the end so indexes stay valid.
+    for index in reversed(range(len(seq))):
+        item = seq[index]
+        item_id = item.get("id") if isinstance(item, Mapping) else item
+        if not isinstance(item_id, str) or str(item_id) not in wanted:
+            _delete(seq, index, (doc, "custom_models"))
+    present: set[str] = set()
+    for index, item in enumerate(list(seq)):
+        item_id = str(item.get("id") if isinstance(item, Mapping) else item)
+        present.add(item_id)
+        target = _custom_fields(wanted[item_id])
+        current = _custom_fields(before.get(item_id, CustomModel(id=item_id)))
+        if target == current:
+            continue
+        if not isinstance(item, CommentedMap):
+            seq[index] = _block_map({k: v for k, v in target.items() if v is not None})
+            continue
+        for name, v in target.items():
+            _set_field(item, name, v, current[name], None, (seq, index))
+    for model in new:
+        if model.id not in present:
+            _ensure_block(seq)
+            fields = {k: v for k, v in _custom_fields(model).items() if v is not None}
+            _append(seq, None, _block_map(fields), (doc, "custom_models"))
+
+
+def _top_scalar(doc: CommentedMap, key: str, new: Any, old: Any, default: Any,
+                after: str | None) -> None:
+    if new == old:
+        return
+    if key in doc:
+        if new is None:
+            _delete(doc, key, None)
+        else:
+            doc[key] = new
+        return
+    if new is None or new == default:
+        return
+    if after is not None and after in doc:
+        _insert_after(doc, after, key, new)
+    else:
+        _add_at_end(doc, key, new)
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _guess_indent(doc: Any, text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, dash offset) as the file already uses them."""
+    mapping, sequence, offset = 2, 4, 2
+    lines = text.splitlines()
+
+    def first_block_map(node: Any) -> tuple[Any, Any] | None:
+        if isinstance(node, CommentedMap):
+            for k, v in node.items():
+                if isinstance(v, CommentedMap) and len(v) and not v.fa.flow_style():
+                    return node, k
+                found = first_block_map(v)
+                if found:
+                    return found
+        return None
+
+    found = first_block_map(doc)
+    if found:
+        parent, key = found
+        try:
+            child = parent[key]
+            col = child.lc.key(next(iter(child.keys())))[1] - parent.lc.key(key)[1]
+            if 1 <= col <= 8:
+                mapping = col
+        except (AttributeError, KeyError, TypeError, IndexError, StopIteration):
+            pass
+    if isinstance(doc, CommentedMap):
+        for k, v in doc.items():
+            if isinstance(v, CommentedSeq) and len(v) and not v.fa.flow_style():
+                try:
+                    line, col = v.lc.item(0)
+                    dash = lines[line].index("-")
+                    base = doc.lc.key(k)[1]
+                    if 0 <= dash - base <= 8 and col > dash:
+                        offset = dash - base
+                        sequence = col - base
+                except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+                    pass
+                break
+    return mapping, max(sequence, offset + 2), offset
+
+
+def _dump(doc: Any, indent: tuple[int, int, int]) -> str:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    mapping, sequence, offset = indent
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def apply_config(text: str, new: ModelConfig) -> str:
+    """The text of models.yaml after changing it, minimally, to mean ``new``.
+
+    ``text`` must be a valid models.yaml (its current content, or the template
+    for a file that does not exist yet). Raises ConfigError/YAMLError otherwise.
+    """
+    doc = load_yaml(text)
+    old = validate(doc)
+    prefix = ""
+    was_empty = doc is None
+    if doc is None:  # empty, or comments only: keep those lines above the new content
+        prefix = text if text.strip() else ""
+        if prefix and not prefix.endswith("\n"):
+            prefix += "\n"
+        doc = CommentedMap()
+    indent = _guess_indent(doc, text)
+
+    _top_scalar(doc, "enable", new.enable, old.enable, False, None)
+    _top_scalar(doc, "allow_unlisted", new.allow_unlisted, old.allow_unlisted, True, "enable")
+
+    if new.models or (doc.get("models") is not None and old.models):
+        models = doc.get("models")
+        if not isinstance(models, CommentedMap):
+            models = CommentedMap()
+            if "models" in doc:
+                doc["models"] = models
+            else:
+                _add_at_end(doc, "models", models)
+        for key in [k for k in models if k not in new.models]:
+            _delete(models, key, (doc, "models"))
+        for key, entry in new.models.items():
+            _update_entry(models, key, old.models.get(key), entry, (doc, "models"))
+
+    _update_customs(doc, old.custom_models, new.custom_models)
+    _top_scalar(doc, "api_token", new.api_token, old.api_token, None, None)
+    _top_scalar(doc, "use_v1_api", new.use_v1_api, old.use_v1_api, None, None)
+    if was_empty and not len(doc):
+        return text  # still nothing but comments
+    out = prefix + _dump(doc, indent)
+    return out.rstrip("\n") + "\n" if out.endswith("\n\n") and not text.endswith("\n\n") \
+        else out
