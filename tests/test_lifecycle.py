@@ -130,3 +130,25 @@ async def test_sigterm_ends_open_streams_cleanly(server: tuple[str, Any],
     assert elapsed < 2 + 2  # SHUTDOWN_TIMEOUT plus a margin
     assert await asyncio.wait_for(proc.wait(), 10) == 0
     assert await fake_poe.requests[0].wait_cancelled(1.0)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream-before-first-byte"])
+async def test_sigterm_ends_waiting_requests_within_the_bound(
+        server: tuple[str, Any], fake_poe: FakePoe, stream: bool) -> None:
+    url, proc = server
+    fake_poe.script(None, [hang()])
+    async with aiohttp.ClientSession() as session:
+        request = asyncio.create_task(session.post(
+            url + "/v1/chat/completions", json=chat_body(stream=stream), headers=AUTH))
+        assert await fake_poe.wait_for_requests(1, timeout=5)
+        t0 = asyncio.get_running_loop().time()
+        proc.send_signal(signal.SIGTERM)
+        resp = await asyncio.wait_for(request, 10)
+        body = await resp.json()
+        elapsed = asyncio.get_running_loop().time() - t0
+        resp.release()
+    assert resp.status == 503 and body["error"]["code"] == "upstream_unavailable"
+    assert "shutting down" in body["error"]["message"]
+    assert elapsed < 2 + 1  # SHUTDOWN_TIMEOUT plus a margin
+    assert await asyncio.wait_for(proc.wait(), 10) == 0
+    assert await fake_poe.requests[0].wait_cancelled(1.0)

@@ -198,16 +198,29 @@ async def _complete(request: web.Request, req: ChatRequest, model: ResolvedModel
     translator = ResponseTranslator(model.options, streaming=False,
                                     stages=make_stages(req, model))
     acc = Accumulator()
+    streams = request.app[keys.STREAMS]
     async with poe.query(model.bot, query, api_key) as upstream:
-        while not translator.done:
-            events = await upstream.read()
-            if events is None:
-                acc.add(translator.finish())  # a held replacement or file links may remain
-                if not acc.content and not acc.tool_calls and not acc.reasoning:
-                    raise UpstreamError("Poe closed the connection without answering.")
-                log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
-                break
-            acc.add(translator.feed(events))
+        state = StreamState(None, upstream, 0.0)
+        streams.add(state)
+        try:
+            while not translator.done:
+                try:
+                    events = await upstream.read()
+                except ProxyError:
+                    if state.closing:
+                        raise _shutting_down() from None
+                    raise
+                if events is None:
+                    if state.closing:
+                        raise _shutting_down()
+                    acc.add(translator.finish())  # a held replacement or file links may remain
+                    if not acc.content and not acc.tool_calls and not acc.reasoning:
+                        raise UpstreamError("Poe closed the connection without answering.")
+                    log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
+                    break
+                acc.add(translator.feed(events))
+        finally:
+            streams.discard(state)
     if acc.error is not None:
         raise acc.error
     finish = "tool_calls" if acc.tool_calls else translator.finish_reason
@@ -233,27 +246,40 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
     collected = _Collected() if req.include_usage else None
 
     async with poe.query(model.bot, query, api_key) as upstream:
-        # Hold the HTTP status back until Poe says something (or FIRST_BYTE_WAIT passes),
-        # so that an error Poe reports first can still become a real HTTP error.
-        pending: list[Out] = []
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(settings.first_byte_wait):
-                while not pending and not translator.done:
-                    events = await upstream.read()
-                    if events is None:
-                        pending = translator.finish()
-                        if not pending:
-                            raise UpstreamError("Poe closed the connection without answering.")
-                        break
-                    pending = translator.feed(events)
-        if pending and pending[0][0] == ERROR:
-            raise pending[0][1]
-
-        resp = SSEResponse(headers={**SSE_HEADERS, **headers})
-        await resp.prepare(request)
         loop = asyncio.get_running_loop()
-        state = StreamState(resp, upstream, loop.time())
+        state = StreamState(None, upstream, loop.time())
         streams.add(state)
+        try:
+            # Hold the HTTP status back until Poe says something (or FIRST_BYTE_WAIT
+            # passes), so that an error Poe reports first can still become an HTTP error.
+            pending: list[Out] = []
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.first_byte_wait):
+                    while not pending and not translator.done:
+                        try:
+                            events = await upstream.read()
+                        except ProxyError:
+                            if state.closing:
+                                raise _shutting_down() from None
+                            raise
+                        if events is None:
+                            if state.closing:
+                                raise _shutting_down()
+                            pending = translator.finish()
+                            if not pending:
+                                raise UpstreamError(
+                                    "Poe closed the connection without answering.")
+                            break
+                        pending = translator.feed(events)
+            if pending and pending[0][0] == ERROR:
+                raise pending[0][1]
+            resp = SSEResponse(headers={**SSE_HEADERS, **headers})
+            await resp.prepare(request)
+        except BaseException:
+            streams.discard(state)
+            raise
+        state.response = resp
+        state.last_write = loop.time()
         try:
             out, head = pending, enc.role()
             while True:
@@ -298,7 +324,11 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
     return resp
 
 
+def _shutting_down() -> ProxyError:
+    return UpstreamUnavailable("The server is shutting down; please retry.")
+
+
 def _end_with_error(enc: ChunkEncoder, state: StreamState, err: ProxyError | None) -> bytes:
     if state.closing or err is None:
-        err = UpstreamUnavailable("The server is shutting down; please retry.")
+        err = _shutting_down()
     return enc.error(err) + DONE

@@ -1,4 +1,5 @@
-"""Open SSE streams: keep-alive comments while Poe is silent, and ending them on shutdown."""
+"""Open Poe answers: keep-alive comments for streams while Poe is silent, and ending every
+answer (streamed or not) within the bound on shutdown."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ log = logging.getLogger(__name__)
 
 
 class StreamState:
-    """One open stream. ``last_write`` is the only thing the per-chunk path updates."""
+    """One open Poe answer; ``response`` is the client's stream, or ``None`` for a
+    non-streaming request. ``last_write`` is the only thing the per-chunk path updates."""
 
     __slots__ = ("closing", "last_write", "response", "upstream")
 
-    def __init__(self, response: web.StreamResponse, upstream: PoeStream, now: float) -> None:
+    def __init__(self, response: web.StreamResponse | None, upstream: PoeStream,
+                 now: float) -> None:
         self.response = response
         self.upstream = upstream
         self.last_write = now
@@ -29,7 +32,7 @@ class StreamState:
 
 
 class ActiveStreams:
-    """Every open stream, visited by one ticker task instead of a timer per stream."""
+    """Every open Poe answer; streams are visited by one ticker task instead of a timer each."""
 
     def __init__(self, keepalive_interval: float) -> None:
         self.interval = keepalive_interval
@@ -53,22 +56,26 @@ class ActiveStreams:
             await asyncio.sleep(tick)
             now = loop.time()
             for state in list(self.streams):
-                if now - state.last_write < self.interval or state.closing:
+                response = state.response
+                if response is None or now - state.last_write < self.interval or state.closing:
                     continue
                 state.last_write = now
                 try:
-                    await state.response.write(KEEPALIVE)
+                    await response.write(KEEPALIVE)
                 except (ConnectionResetError, RuntimeError):
                     # The client left; its handler notices on its own next write or cancellation.
                     self.discard(state)
 
     async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109
-        """Let streams finish for up to ``timeout`` s, then end the rest cleanly."""
+        """Let answers finish for up to ``timeout`` s, then end the rest cleanly."""
         if not self.streams:
             return
-        log.info("Waiting up to %.0f s for %d open stream(s) to finish", timeout, len(self.streams))
+        log.info("Waiting up to %.0f s for %d open answer(s) to finish", timeout,
+                 len(self.streams))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._empty.wait(), timeout)
+        if self.streams:
+            log.warning("Ending %d open answer(s) for shutdown", len(self.streams))
         for state in list(self.streams):
             state.closing = True
             state.upstream.abort()
