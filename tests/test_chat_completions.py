@@ -167,3 +167,44 @@ async def test_health(proxy: TestClient[Any, Any], fake_poe: FakePoe) -> None:
     resp = await proxy.get("/healthz")
     assert resp.status == 200 and (await resp.json())["status"] == "ok"
     assert fake_poe.requests == []
+
+
+async def test_large_bodies_are_parsed_off_the_loop(proxy: TestClient[Any, Any],
+                                                    fake_poe: FakePoe) -> None:
+    """Bodies over 1 MiB (inline images, long documents) take the worker-thread path,
+    with and without a Content-Length."""
+    import asyncio
+    import io
+    import json
+
+    fake_poe.script(None, [text("ok"), done()])
+    big = "é" * 700_000  # 1.4 MB of UTF-8
+    raw = json.dumps(chat_body(big), ensure_ascii=False).encode()
+    headers = {**AUTH, "Content-Type": "application/json"}
+    resps = await asyncio.gather(*[
+        proxy.post("/v1/chat/completions", data=io.BytesIO(raw), headers=headers)
+        for _ in range(3)])
+    for resp in resps:
+        assert resp.status == 200
+    assert [r.body["query"][0]["content"] for r in fake_poe.requests] == [big] * 3
+
+    async def chunks() -> Any:
+        yield b'{"model": "GPT-4o", "messages": [{"role": "user", "content": "'
+        yield b"x" * 1_500_000
+        yield b'"}]}'
+
+    resp = await proxy.post("/v1/chat/completions", data=chunks(), headers=headers)
+    assert resp.status == 200 and len(fake_poe.last.body["query"][0]["content"]) == 1_500_000
+
+
+async def test_large_image_upload(sdk: Any, fake_poe: FakePoe) -> None:
+    import base64
+
+    fake_poe.script(None, [text("ok"), done()])
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8192  # ~2 MiB
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    reply = await sdk.chat.completions.create(model="GPT-4o", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]}])
+    assert reply.choices[0].message.content == "ok"
+    assert [u.data for u in fake_poe.uploads] == [png]
+    assert len(fake_poe.last.body["query"][-1]["attachments"]) == 1

@@ -25,6 +25,10 @@ from .upload_cache import FILE_NAME, UploadCache
 
 __all__ = ["create_app"]
 
+#: At most this many request bodies over ``LARGE_BODY`` bytes are read and parsed at once,
+#: so a burst of huge requests (inline images, PDFs) cannot exhaust memory.
+LARGE_BODY_READS = 2
+
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +40,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = ModelRegistry(settings.models_path)
     app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval)
+    app[keys.LARGE_BODIES] = asyncio.Semaphore(LARGE_BODY_READS)
     app.cleanup_ctx.append(_registry_ctx)
     app.cleanup_ctx.append(_poe_ctx)
     app.cleanup_ctx.append(_uploads_ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 from aiohttp import web
@@ -21,3 +22,5 @@ STREAMS: Final = web.AppKey("streams", ActiveStreams)
 UPLOADER: Final = web.AppKey("uploader", Uploader)
 #: The admin page's CSRF token (in the /admin sub-app).
 ADMIN_CSRF: Final = web.AppKey("admin_csrf", str)
+#: Bounds how many large request bodies are read and parsed at the same time.
+LARGE_BODIES: Final = web.AppKey("large_bodies", asyncio.Semaphore)

@@ -74,9 +74,23 @@ def bearer_key(request: web.Request) -> str:
     return key
 
 
+#: Bodies larger than this are parsed in a worker thread, a few at a time.
+LARGE_BODY = 1024 * 1024
+
+
 async def read_json(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw.strip():
+    size = request.content_length
+    if size is not None and size <= LARGE_BODY:
+        return _parse_json(await request.read())
+    async with request.app[keys.LARGE_BODIES]:
+        raw = await request.read()
+        if len(raw) <= LARGE_BODY:
+            return _parse_json(raw)
+        return await asyncio.to_thread(_parse_json, raw)
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw or raw.isspace():
         raise InvalidRequest("The request body is empty; expected a JSON object.")
     try:
         return loads(raw)

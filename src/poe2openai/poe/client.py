@@ -8,6 +8,7 @@ when our client leaves, leaving the ``query()`` block closes Poe's connection.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ PoeEvent = tuple[str, dict[str, Any]]
 
 _USER_AGENT = f"poe2openai/{__version__}"
 _MAX_ERROR_BODY = 65536
+_LARGE_BODY = 1024 * 1024
 _UPLOAD_TIMEOUT = 300.0
 
 
@@ -121,8 +123,11 @@ class PoeClient:
             "User-Agent": _USER_AGENT,
         }
         url = self._bot_url + quote(bot, safe="")
+        raw = dumps(body)
+        # aiohttp writes large bytes bodies in one go (and warns); a stream is sent in pieces.
+        data: bytes | io.BytesIO = io.BytesIO(raw) if len(raw) > _LARGE_BODY else raw
         try:
-            resp = await self._session.post(url, data=dumps(body), headers=headers)
+            resp = await self._session.post(url, data=data, headers=headers)
         except TimeoutError:
             raise UpstreamTimeout("Timed out connecting to Poe") from None
         except aiohttp.ClientError as exc:
@@ -183,7 +188,9 @@ class PoeClient:
             form.add_field("download_url", download_url)
             form.add_field("download_filename", filename)
         else:
-            form.add_field("file", data or b"", filename=filename, content_type=content_type)
+            body = data or b""
+            form.add_field("file", io.BytesIO(body) if len(body) > _LARGE_BODY else body,
+                           filename=filename, content_type=content_type)
         headers = {"Authorization": f"Bearer {api_key}", "User-Agent": _USER_AGENT}
         try:
             # The session's connect and read timeouts (CONNECT_TIMEOUT, READ_TIMEOUT) apply,
