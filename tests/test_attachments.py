@@ -80,12 +80,15 @@ async def test_sdk_image_and_pdf_reach_poe_as_attachments_uploaded_once(
                 ("image/png", "image.png"), ("application/pdf", "report.pdf")]
         assert all("attachments" not in m for m in query if m["role"] == "bot")
 
-    assert [(u.kind, u.filename, u.content_type, u.data, u.api_key) for u in fake_poe.uploads] == [
+    # The two uploads run concurrently: their order at Poe is not fixed.
+    uploads = sorted(fake_poe.uploads, key=lambda u: u.filename)
+    assert [(u.kind, u.filename, u.content_type, u.data, u.api_key) for u in uploads] == [
         ("file", "image.png", "image/png", PNG, "test-key"),
         ("file", "report.pdf", "application/pdf", PDF, "test-key"),
     ]
+    by_name = {u.filename: u.attachment_url for u in uploads}
     att = fake_poe.last.query[0]["attachments"]
-    assert [a["url"] for a in att] == [u.attachment_url for u in fake_poe.uploads]
+    assert [a["url"] for a in att] == [by_name["image.png"], by_name["report.pdf"]]
 
 
 async def test_stream_request_with_image(proxy: TestClient[Any, Any], fake_poe: FakePoe) -> None:

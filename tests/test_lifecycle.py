@@ -105,10 +105,16 @@ async def test_real_server_with_the_sdk(server: tuple[str, Any], fake_poe: FakeP
             model="GPT-4o", messages=[{"role": "user", "content": "Hi"}], stream=True)
         assert "".join([c.choices[0].delta.content or "" async for c in stream]) == \
             "Hello from Poe"
+        with pytest.raises(openai.RateLimitError):
+            await sdk.chat.completions.create(
+                model="scenario-no-points-text", messages=[{"role": "user", "content": "Hi"}])
     proc.send_signal(signal.SIGTERM)
     out, _ = await asyncio.wait_for(proc.communicate(), 10)
     log = out.decode()
-    assert "listening on http://127.0.0.1" in log and "POST /v1/chat/completions" in log
+    assert "listening on http://127.0.0.1" in log
+    assert '"POST /v1/chat/completions" 200' in log and "model=GPT-4o" in log
+    # a failed request says why, in one line
+    assert "POST /v1/chat/completions -> 429 insufficient_quota: This bot needs more points" in log
     assert "sk-secret-key-123" not in log  # no key in any log line
 
 

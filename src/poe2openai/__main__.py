@@ -12,6 +12,7 @@ import textwrap
 from aiohttp import web
 
 from . import __version__
+from .api.accesslog import AccessLogger
 from .app import create_app
 from .settings import SETTINGS, SettingsError, load_settings
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         web.run_app(
             app, host=settings.host, port=settings.port, loop=_new_loop(),
             handler_cancellation=True, shutdown_timeout=settings.shutdown_timeout,
-            access_log_format='%a "%r" %s %b %Tfs', print=None,
+            access_log_class=AccessLogger, print=None,
         )
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror or exc)

@@ -33,6 +33,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ProxyError as err:
+        # One line per failed request with the reason (never a key: messages hold none).
+        log.log(logging.WARNING if err.status >= 500 else logging.INFO,
+                "%s %s -> %d %s: %s", request.method, request.path, err.status,
+                err.code or err.type, err.message)
         return error_response(err)
     except web.HTTPException as exc:
         if exc.status < 400 or request.path.startswith(_ADMIN_PREFIX):

@@ -41,6 +41,7 @@ from ..translate.response import (
 )
 from ..translate.stages import make_stages
 from ..translate.usage import make_usage, query_prompt_tokens, upstream_usage
+from .accesslog import MODEL
 from .streams import StreamState
 
 __all__ = ["bearer_key", "chat_completions", "read_json"]
@@ -102,6 +103,17 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     api_key = bearer_key(request)
     req = parse_chat_request(await read_json(request))
     model = request.app[keys.REGISTRY].current.resolve(req.model)
+    request[MODEL] = req.model if req.model == model.bot else f"{req.model}->{model.bot}"
+    try:
+        return await _answer(request, req, model, api_key)
+    except asyncio.CancelledError:
+        log.info("Client left before the answer from %s was complete; Poe's answer closed",
+                 model.bot)
+        raise
+
+
+async def _answer(request: web.Request, req: ChatRequest, model: ResolvedModel,
+                  api_key: str) -> web.StreamResponse:
     parameters = await _bot_parameters(request.app, req, model)  # 400s before any upload
     if req.media:
         req.attachments = await request.app[keys.UPLOADER].resolve(req.media, api_key)
@@ -303,6 +315,8 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
                     collected.add(out)
                 if translator.done:
                     if out and out[-1][0] == ERROR:
+                        log.warning("Poe reported an error mid-stream from %s: %s", model.bot,
+                                    out[-1][1].message)
                         data += DONE
                     else:
                         data += enc.finish(translator.finish_reason)
@@ -345,4 +359,5 @@ def _shutting_down() -> ProxyError:
 def _end_with_error(enc: ChunkEncoder, state: StreamState, err: ProxyError | None) -> bytes:
     if state.closing or err is None:
         err = _shutting_down()
+    log.warning("Stream ended with an error after it started: %s (%s)", err.message, err.code)
     return enc.error(err) + DONE
