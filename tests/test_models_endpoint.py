@@ -60,3 +60,41 @@ async def test_poe_down_and_nothing_cached(proxy: Proxy, fake_poe: FakePoe) -> N
     fake_poe.models_failure = 500
     await assert_openai_error(await proxy.get("/v1/models"), 502, "server_error",
                               "upstream_error")
+
+
+MAP = """\
+enable: true
+models:
+  my-private-bot:
+    mapping: private
+custom_models:
+  - id: team-bot
+    owned_by: us
+"""
+
+
+async def test_alias_of_a_bot_missing_from_poes_list_is_listed(
+        make_proxy: Callable[..., Awaitable[Proxy]], fake_poe: FakePoe, tmp_path: Any) -> None:
+    (tmp_path / "models.yaml").write_text(MAP)
+    proxy = await make_proxy()
+    ids = [m["id"] for m in (await (await proxy.get("/v1/models")).json())["data"]]
+    assert "private" in ids and "team-bot" in ids and "my-private-bot" not in ids
+    assert (await proxy.get("/v1/models/private")).status == 200
+
+
+async def test_configured_models_listed_when_poe_is_down(
+        make_proxy: Callable[..., Awaitable[Proxy]], fake_poe: FakePoe, tmp_path: Any) -> None:
+    (tmp_path / "models.yaml").write_text(MAP)
+    fake_poe.models_failure = 503
+    proxy = await make_proxy()
+    resp = await proxy.get("/v1/models")
+    assert resp.status == 200
+    assert sorted(m["id"] for m in (await resp.json())["data"]) == ["private", "team-bot"]
+
+
+async def test_a_failed_fetch_is_remembered_briefly(proxy: Proxy, fake_poe: FakePoe) -> None:
+    """With nothing cached, requests arriving right after a failure don't each ask Poe again."""
+    fake_poe.models_failure = 500
+    for _ in range(3):
+        await assert_openai_error(await proxy.get("/v1/models"), 502, code="upstream_error")
+    assert fake_poe.models_hits == 1

@@ -163,6 +163,14 @@ class ModelMap:
                 "created": self._created if custom.created is None else int(custom.created),
                 "owned_by": custom.owned_by or "poe",
             })
+        # An alias for a bot Poe's list does not show (a private bot, or the list is
+        # unavailable) still names a model clients can use: list it too.
+        listed = {m["id"].lower() for m in poe_models}
+        for key, entry in models.items():
+            if entry.enable and entry.mapping and key.lower() not in listed \
+                    and key.lower() not in self._custom:
+                add({"id": entry.mapping, "object": "model", "created": self._created,
+                     "owned_by": "poe"})
         return out
 
     def summary(self) -> str:

@@ -3,16 +3,19 @@ without a trailing slash, because clients join base URLs in every possible way."
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
 
 from .. import __version__, keys
-from ..errors import ModelNotFound
+from ..errors import ModelNotFound, ProxyError
 from ..jsonlib import dumps
 from .serving import chat_completions
 
 __all__ = ["setup_routes"]
+
+log = logging.getLogger(__name__)
 
 
 def _variants(path: str) -> list[str]:
@@ -41,7 +44,17 @@ async def get_model(request: web.Request) -> web.Response:
 
 async def _models(request: web.Request) -> list[dict[str, Any]]:
     model_map = request.app[keys.REGISTRY].current
-    raw = await request.app[keys.CATALOG].get(getattr(model_map, "api_token", None))
+    try:
+        raw = await request.app[keys.CATALOG].get(getattr(model_map, "api_token", None))
+    except ProxyError as err:
+        # Poe's list is unavailable and nothing is cached: the models the map names
+        # (custom models, aliases) are still usable, so list those rather than fail.
+        own: list[dict[str, Any]] = model_map.list_models([])
+        if not own:
+            raise
+        log.warning("Poe's model list is unavailable (%s); listing the configured models only",
+                    err.message)
+        return own
     models: list[dict[str, Any]] = model_map.list_models(raw)
     return models
 
