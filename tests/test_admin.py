@@ -339,6 +339,7 @@ async def test_token_can_be_replaced_and_removed(mapped: Proxy, models_file: Pat
     assert resp.status == 200
     assert (await resp.json())["api_token"]["hint"] == "poe…5678"
     assert "poe-new-key-5678" in models_file.read_text()
+    assert stat.S_IMODE(models_file.stat().st_mode) & 0o077 == 0  # not world-readable
     state = await get_state(mapped)
     resp = await post_config(mapped, {"version": state["version"], "config": state["config"],
                                       "api_token": None}, token=token)
@@ -439,11 +440,12 @@ async def test_first_save_creates_the_file(proxy: Proxy, tmp_path: Path) -> None
 
 async def test_save_is_atomic_and_keeps_permissions(mapped: Proxy, models_file: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    models_file.chmod(0o640)
+    models_file.chmod(0o750)
     token = await csrf_token(mapped)
     resp = await post_config(mapped, page_edit(await get_state(mapped)), token=token)
     assert resp.status == 200
-    assert stat.S_IMODE(models_file.stat().st_mode) == 0o640
+    # the owner's bits are kept; a file that holds api_token loses group and other access
+    assert stat.S_IMODE(models_file.stat().st_mode) == 0o700
     assert sorted(p.name for p in models_file.parent.iterdir()) == ["models.yaml"]  # no temp left
     # A write that fails half-way leaves the old file whole, and no temporary file.
     before = models_file.read_text()

@@ -165,7 +165,7 @@ async def test_poe_unreachable(make_proxy: Callable[..., Awaitable[Proxy]], stre
     proxy = await make_proxy(poe_base_url=f"http://127.0.0.1:{_closed_port()}")
     resp = await proxy.post("/v1/chat/completions", json=chat_body(stream=stream), headers=AUTH)
     err = await assert_openai_error(resp, 502, "server_error", "upstream_error")
-    assert "Cannot reach Poe" in err["message"]
+    assert err["message"] == "Cannot reach Poe: connection failed"  # no hosts or addresses
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -231,3 +231,11 @@ async def test_hung_poe_does_not_block_other_requests(proxy: Proxy, fake_poe: Fa
     resp = await proxy.post("/v1/chat/completions", json=chat_body(model="fast"), headers=AUTH)
     assert (await resp.json())["choices"][0]["message"]["content"] == "quick"
     slow.cancel()
+
+
+@pytest.mark.parametrize("model", ["..", "."])
+async def test_model_names_that_would_leave_the_bot_path(proxy: Proxy, fake_poe: FakePoe,
+                                                        model: str) -> None:
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(model=model), headers=AUTH)
+    await assert_openai_error(resp, 400, "invalid_request_error", param="model")
+    assert fake_poe.requests == []

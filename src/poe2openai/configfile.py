@@ -79,7 +79,8 @@ def atomic_write(path: Path, data: bytes, *, private: bool = False) -> None:
     A temporary file in the same folder is written, flushed and fsynced, given
     the old file's permissions (and owner, when allowed), then renamed over
     the target. A symlink is followed, so the link itself stays. A new file
-    gets 0644, or 0600 when ``private`` (it holds a token).
+    gets 0644, or 0600 when ``private`` (it holds a token); an existing file
+    that is ``private`` loses its group and other permissions.
     """
     target = Path(os.path.realpath(path))
     folder = target.parent
@@ -95,7 +96,9 @@ def atomic_write(path: Path, data: bytes, *, private: bool = False) -> None:
             f.flush()
             os.fsync(f.fileno())
         if old is not None:
-            os.chmod(tmp, stat.S_IMODE(old.st_mode))
+            mode = stat.S_IMODE(old.st_mode)
+            # A file that holds a token is never left readable by group or others.
+            os.chmod(tmp, mode & 0o700 if private else mode)
             if hasattr(os, "chown"):
                 with contextlib.suppress(OSError):  # only root may give files away
                     if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):

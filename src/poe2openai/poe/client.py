@@ -18,7 +18,7 @@ from urllib.parse import quote
 import aiohttp
 
 from .. import __version__
-from ..errors import ProxyError, UpstreamError, UpstreamTimeout
+from ..errors import InvalidRequest, ProxyError, UpstreamError, UpstreamTimeout
 from ..jsonlib import JSONDecodeError, dumps, loads
 from .errors import map_error_event, map_http_error, map_upload_error
 from .sse import SSEError, SSEParser
@@ -122,6 +122,8 @@ class PoeClient:
             "Accept-Encoding": "identity",
             "User-Agent": _USER_AGENT,
         }
+        if bot.strip(".") == "":  # "." or ".." would leave the /bot/ path
+            raise InvalidRequest(f"{bot!r} is not a valid model name.", param="model")
         url = self._bot_url + quote(bot, safe="")
         raw = dumps(body)
         # aiohttp writes large bytes bodies in one go (and warns); a stream is sent in pieces.
@@ -249,5 +251,16 @@ async def _upload_error(resp: aiohttp.ClientResponse) -> ProxyError:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    """A short reason for clients; the full text (hosts, addresses) goes only to the log."""
+    log.warning("Poe connection problem: %s: %s", type(exc).__name__, exc)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connection failed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "Poe closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the response was cut off"
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return "connection error"
+    if isinstance(exc, JSONDecodeError):
+        return "invalid JSON"
+    return type(exc).__name__

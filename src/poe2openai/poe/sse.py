@@ -29,10 +29,12 @@ _NAMES = {n.encode(): n for n in ("text", "replace_response", "done", "meta", "e
 class SSEParser:
     """Feed it network reads; it returns every event completed by them."""
 
-    __slots__ = ("_buf", "_data", "_event", "_max_event_size", "_size", "_skip_lf")
+    __slots__ = ("_data", "_event", "_max_event_size", "_parts", "_pending", "_size",
+                 "_skip_lf")
 
     def __init__(self, max_event_size: int = 64 * 1024 * 1024) -> None:
-        self._buf = b""
+        self._parts: list[bytes] = []  # the unfinished last line, in the pieces it came in
+        self._pending = 0  # its length
         self._event = ""
         self._data: list[bytes] = []
         self._size = 0
@@ -40,24 +42,41 @@ class SSEParser:
         self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
-        if self._skip_lf:
+        if self._skip_lf and chunk:
             # The previous read ended in CR; an LF now is the second half of that CRLF.
             self._skip_lf = False
             if chunk[:1] == _LF:
                 chunk = chunk[1:]
-        buf = self._buf + chunk if self._buf else chunk
+        if _LF not in chunk and _CR not in chunk:
+            # No line ends here: keep the piece (joining only once a line is complete keeps
+            # a huge line arriving in many reads linear, not quadratic).
+            if chunk:
+                self._parts.append(chunk)
+                self._pending += len(chunk)
+                if self._pending > self._max_event_size:
+                    raise SSEError("server-sent event line too long")
+            return []
+        if self._parts:
+            self._parts.append(chunk)
+            buf = b"".join(self._parts)
+        else:
+            buf = chunk
         if _CR in buf:
             self._skip_lf = buf.endswith(_CR)
             buf = buf.replace(_CRLF, _LF).replace(_CR, _LF)
         lines = buf.split(_LF)
-        self._buf = lines.pop()
-        if len(self._buf) > self._max_event_size:
+        rest = lines.pop()
+        self._parts = [rest] if rest else []
+        self._pending = len(rest)
+        if self._pending > self._max_event_size:
             raise SSEError("server-sent event line too long")
         return self._lines(lines) if lines else []
 
     def close(self) -> list[tuple[str, bytes]]:
         """End of stream: finish a last line and event that had no terminator."""
-        buf, self._buf = self._buf, b""
+        buf = b"".join(self._parts)
+        self._parts = []
+        self._pending = 0
         out = self._lines([buf]) if buf else []
         if self._data:
             out.append(self._dispatch())
