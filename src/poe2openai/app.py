@@ -93,8 +93,9 @@ async def _poe_ctx(app: web.Application) -> AsyncIterator[None]:
                                     sock_read=s.read_timeout)
     # No pool limit: every open client stream holds one Poe connection.
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-    # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured for reaching Poe.
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=True) as session:
+    # HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured, resolved once in PoeClient
+    # (aiohttp's trust_env would look them up, and read ~/.netrc, on every request).
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         poe = PoeClient(session, s.poe_base_url, s.poe_file_upload_url)
         app[keys.POE] = poe
         app[keys.CATALOG] = ModelCatalog(poe, s.models_cache_ttl)

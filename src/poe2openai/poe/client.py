@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from .. import __version__
 from ..errors import InvalidRequest, ProxyError, UpstreamError, UpstreamTimeout
@@ -102,11 +104,19 @@ class PoeStream:
 class PoeClient:
     """Poe's HTTP API over one pooled :class:`aiohttp.ClientSession`."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, upload_url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, upload_url: str,
+                 environ: Mapping[str, str] | None = None) -> None:
         self._session = session
         self._bot_url = base_url.rstrip("/") + "/bot/"
         self._models_url = base_url.rstrip("/") + "/v1/models"
         self._upload_url = upload_url
+        env = os.environ if environ is None else environ
+        self._proxy = proxy_for(base_url, env)
+        self._upload_proxy = proxy_for(upload_url, env)
+        for url, proxy in ((base_url, self._proxy), (upload_url, self._upload_proxy)):
+            if proxy:
+                log.info("Requests to %s go through the proxy %s", URL(url).host,
+                         URL(proxy).with_user(None).with_password(None))
 
     @asynccontextmanager
     async def query(self, bot: str, body: dict[str, Any], api_key: str) -> AsyncIterator[PoeStream]:
@@ -129,7 +139,7 @@ class PoeClient:
         # aiohttp writes large bytes bodies in one go (and warns); a stream is sent in pieces.
         data: bytes | io.BytesIO = io.BytesIO(raw) if len(raw) > _LARGE_BODY else raw
         try:
-            resp = await self._session.post(url, data=data, headers=headers)
+            resp = await self._session.post(url, data=data, headers=headers, proxy=self._proxy)
         except TimeoutError:
             raise UpstreamTimeout("Timed out connecting to Poe") from None
         except aiohttp.ClientError as exc:
@@ -155,7 +165,8 @@ class PoeClient:
             headers["Authorization"] = f"Bearer {api_token}"
         try:
             async with self._session.get(
-                self._models_url, headers=headers, timeout=aiohttp.ClientTimeout(total=30)
+                self._models_url, headers=headers, timeout=aiohttp.ClientTimeout(total=30),
+                proxy=self._proxy,
             ) as resp:
                 if resp.status != 200:
                     raise await _error_from_response(resp)
@@ -202,6 +213,7 @@ class PoeClient:
                                             sock_read=base.sock_read)
             async with self._session.post(
                 self._upload_url, data=form, headers=headers, timeout=timeout,
+                proxy=self._upload_proxy,
             ) as resp:
                 if resp.status != 200:
                     raise await _upload_error(resp)
@@ -248,6 +260,19 @@ async def _upload_error(resp: aiohttp.ClientResponse) -> ProxyError:
     except (TimeoutError, aiohttp.ClientError):
         body = b""
     return map_upload_error(resp.status, body, {k.lower(): v for k, v in resp.headers.items()})
+
+
+def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
+    """The outbound proxy for ``url`` from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
+    (either case) unless ``NO_PROXY`` exempts its host; looked up once, not per request."""
+    target = URL(url)
+    env = {k.lower(): v for k, v in environ.items() if k.lower().endswith("_proxy") and v}
+    host = target.host or ""
+    for entry in env.get("no_proxy", "").split(","):
+        entry = entry.strip().lower().lstrip(".")
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return None
+    return env.get(f"{target.scheme}_proxy") or env.get("all_proxy")
 
 
 def _describe(exc: BaseException) -> str:
