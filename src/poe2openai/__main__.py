@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             app, host=settings.host, port=settings.port, loop=_new_loop(),
             handler_cancellation=True, shutdown_timeout=settings.shutdown_timeout,
             access_log_class=AccessLogger, print=None,
+            # Room for bursts of new connections (many clients opening streams at once);
+            # the kernel caps it at net.core.somaxconn.
+            backlog=2048,
         )
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror or exc)
