@@ -158,6 +158,30 @@ def status_kb(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine so far, all cores (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system = fields[0], fields[1], fields[2]
+    steal = fields[7] if len(fields) > 7 else 0
+    return (user + nice + system) / _TICK, steal / _TICK
+
+
+def listen_overflows() -> int:
+    """Kernel-wide count of connections dropped because a listen queue was full
+    (TcpExt ListenOverflows): each one costs the client a SYN retry, 1 s later."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(table.get("ListenOverflows", 0))
+    return 0
+
+
 def reset_peak_rss(pid: int) -> bool:
     """Reset VmHWM to the current RSS (``echo 5 > clear_refs``); False if not allowed."""
     try:

@@ -35,7 +35,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
-from benchlib import cpu_seconds, percentile, raise_nofile, reset_peak_rss, status_kb
+from benchlib import (
+    cpu_seconds,
+    listen_overflows,
+    machine_cpu_seconds,
+    percentile,
+    raise_nofile,
+    reset_peak_rss,
+    status_kb,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -90,13 +98,21 @@ def scenarios(quick: bool, duration: float | None) -> dict[str, Scenario]:
                  requests=2_000 if quick else 20_000, duration=d),
         Scenario("b", "100 chunks × 20 B, no delay, 50 clients", concurrency=50,
                  requests=10_000 if quick else 100_000, duration=d),
-        Scenario("c", ("500" if quick else "2,000") + " slow streams open at once, 1 chunk / 100 ms",
-                 count=30 if quick else 100, delay_ms=100, hold=500 if quick else 2000,
-                 duration=60),
+        # Streams start at `ramp` per second and last longer than the ramp, so that all are
+        # open together for a few seconds; a faster ramp would measure the accept queue.
+        Scenario("c", ("300" if quick else "2,000") + " slow streams open at once, 1 chunk / 100 ms",
+                 count=30 if quick else 150, delay_ms=100, hold=300 if quick else 2000,
+                 ramp=300 if quick else 200, duration=60),
         Scenario("d", "non-streaming, 100 chunks × 20 B, 20 clients", concurrency=20,
                  stream=False, requests=10_000 if quick else 100_000, duration=d),
         Scenario("e", "as b, with tools + a thinking block", concurrency=50, tools=True,
                  think=True, requests=10_000 if quick else 100_000, duration=d),
+        # Not in the issue: (c) at 10 chunks/s per stream saturates a 2-core machine, so
+        # its RSS includes backlog; this one holds as many streams nearly idle.
+        Scenario("f", ("300" if quick else "2,000") + " open streams, 1 chunk / s "
+                 "(memory per stream without CPU saturation)", count=5 if quick else 15,
+                 delay_ms=1000, hold=300 if quick else 2000, ramp=300 if quick else 200,
+                 duration=60),
     )}
 
 
@@ -286,6 +302,8 @@ async def measure(scn: Scenario, target: str, args: argparse.Namespace, logdir: 
         up_cpu0 = cpu_seconds(upstream.pid)
         rec["base_rss_kb"] = status_kb(tgt.pid, "VmRSS")
         rec["peak_reset"] = reset_peak_rss(tgt.pid)
+        overflows0 = listen_overflows()
+        busy0, steal0 = machine_cpu_seconds()
         if args.profile:
             profilers = await start_profilers(tgt.pid, scn, args)
         for lp in loads:
@@ -304,7 +322,10 @@ async def measure(scn: Scenario, target: str, args: argparse.Namespace, logdir: 
         results = [orjson.loads(await lp.expect("RESULT", scn.duration + 600)) for lp in loads]
         rec["cpu_s"] = cpu_seconds(tgt.pid) - cpu0
         rec["upstream_cpu_s"] = cpu_seconds(upstream.pid) - up_cpu0
+        busy1, steal1 = machine_cpu_seconds()
+        rec["machine_busy_s"], rec["steal_s"] = busy1 - busy0, steal1 - steal0
         rec["peak_rss_kb"] = status_kb(tgt.pid, "VmHWM")
+        rec["listen_overflows"] = listen_overflows() - overflows0
         _, stats1 = await http_get(up_port, "/stats")
         s0, s1 = orjson.loads(stats0), orjson.loads(stats1)
         rec["upstream_connections"] = s1["connections"] - s0["connections"] - 1
@@ -362,7 +383,17 @@ def merge(rec: dict[str, Any], results: list[dict[str, Any]]) -> None:
         "total_p50_ms": percentile(total, 50), "total_p99_ms": percentile(total, 99),
         "cpu_per_1k_chunks_s": rec["cpu_s"] / (events / 1000) if events else None,
         "cpu_util": rec["cpu_s"] / elapsed if elapsed else None,
+        # CPU of the rest of the machine: the load generator, and the fake Poe unless it
+        # is the target itself ("direct").
+        "others_cpu_util": (sum(r["cpu_s"] for r in results)
+                            + (rec["upstream_cpu_s"] if rec["target"] != "direct" else 0)
+                            ) / elapsed if elapsed else None,
     })
+    # Whatever else ran on the machine meanwhile (other users, other jobs): machine-wide
+    # busy time minus our own processes'. Large values make the run unreliable.
+    ours = rec["cpu_s"] + rec["load_cpu_s"] + (
+        rec["upstream_cpu_s"] if rec["target"] != "direct" else 0)
+    rec["background_cpu_util"] = max(0.0, rec["machine_busy_s"] - ours) / elapsed
     if "open_rss_kb" in rec and rec.get("opened"):
         rec["rss_per_stream_kb"] = (rec["open_rss_kb"] - rec["base_rss_kb"]) / rec["opened"]
 
@@ -468,14 +499,14 @@ def report(data: dict[str, Any]) -> str:
     lines += [
         "",
         "| scn | target | req/s | chunks/s | TTFC p50 | p95 | p99 (ms) | total p50 | p99 (ms) "
-        "| CPU s / 1k chunks | CPU % | peak RSS MB | RSS / stream KB | frames / answer "
-        "| errors |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| CPU s / 1k chunks | CPU % | gen+fake CPU % | bg CPU % | peak RSS MB "
+        "| RSS / stream KB | frames / answer | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in recs:
         if "error" in r:
             lines.append(f"| {r['scenario']} | {r['target']} | failed: {r['error'][:120]} "
-                         "|||||||||||||")
+                         "|||||||||||||||")
             continue
         lines.append(
             f"| {r['scenario']} | {r['target']} | {fmt(r['rps'])} | {fmt(r['chunks_per_s'], 0)} "
@@ -483,9 +514,17 @@ def report(data: dict[str, Any]) -> str:
             f"| {fmt(r['ttfc_p99_ms'], 2)} | {fmt(r['total_p50_ms'], 2)} "
             f"| {fmt(r['total_p99_ms'], 2)} | {fmt(r['cpu_per_1k_chunks_s'], 3)} "
             f"| {fmt(100 * r['cpu_util'] if r['cpu_util'] is not None else None, 0)} "
+            f"| {fmt(100 * r['others_cpu_util'] if r['others_cpu_util'] is not None else None, 0)} "
+            f"| {fmt(100 * r['background_cpu_util'], 0)} "
             f"| {fmt(r['peak_rss_kb'] / 1024)} | {fmt(r.get('rss_per_stream_kb'))} "
             f"| {fmt(r['frames'] / r['ok'] if r['ok'] else None)} "
             f"| {r['errors']}{' ' + str(r['error_kinds']) if r['errors'] else ''} |")
+    drops = [f"{r['scenario']}/{r['target']} {r['listen_overflows']}" for r in recs
+             if r.get("listen_overflows")]
+    if drops:
+        lines += ["", "Listen-queue overflows (the kernel dropped a new connection's SYN because "
+                  "the server's accept backlog was full; that client retried 1 s later): "
+                  + ", ".join(drops) + "."]
     lines += ["", "Product compared with the reference converter and with Poe direct:", "",
               "| scn | req/s vs ref | vs direct | TTFC p50 added vs direct (ms) | vs ref (ms) "
               "| CPU / chunk vs ref | peak RSS vs ref | RSS / stream vs ref | reasoning parsed |",
@@ -598,17 +637,30 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 logdir.mkdir()
                 print(f"[{time.perf_counter() - started:6.1f}s] scenario {k} → {t} …",
                       end="", flush=True)
-                try:
-                    rec = await measure(all_scn[k], t, args, logdir)
-                except Exception as exc:  # a failed pair is reported, the run goes on
-                    rec = {"scenario": k, "target": t, "error": f"{type(exc).__name__}: {exc}"}
-                    print(" FAILED:", rec["error"])
-                else:
-                    print(f" {rec['rps']:.0f} req/s, {rec['chunks_per_s']:.0f} chunks/s, "
-                          f"TTFC p50 {fmt(rec['ttfc_p50_ms'], 2)} ms, "
-                          f"{fmt(rec['cpu_per_1k_chunks_s'], 3)} CPU s/1k chunks, "
-                          f"{rec['errors']} errors")
-                data["results"].append(rec)
+                attempts = []
+                for i in range(max(1, args.repeat)):
+                    try:
+                        rec = await measure(all_scn[k], t, args, logdir)
+                    except Exception as exc:  # a failed pair is reported, the run goes on
+                        rec = {"scenario": k, "target": t,
+                               "error": f"{type(exc).__name__}: {exc}"}
+                        print(" FAILED:", rec["error"], end="", flush=True)
+                    else:
+                        print(f"{' |' if i else ''} {rec['rps']:.0f} req/s, "
+                              f"{rec['chunks_per_s']:.0f} chunks/s, "
+                              f"TTFC p50 {fmt(rec['ttfc_p50_ms'], 2)} ms, "
+                              f"{fmt(rec['cpu_per_1k_chunks_s'], 3)} CPU s/1k chunks, "
+                              f"bg {100 * rec['background_cpu_util']:.0f}%, "
+                              f"{rec['errors']} errors", end="", flush=True)
+                    attempts.append(rec)
+                print()
+                # Of repeated attempts, keep the one least disturbed by other work.
+                good = [r for r in attempts if "error" not in r]
+                best = (min(good, key=lambda r: r["background_cpu_util"]) if good
+                        else attempts[-1])
+                if len(attempts) > 1:
+                    best = {**best, "attempts": attempts}
+                data["results"].append(best)
     data["wall_s"] = time.perf_counter() - started
     return data
 
@@ -634,10 +686,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small numbers, about a minute")
-    p.add_argument("--scenarios", default="a,b,c,d,e", help="comma-separated, from a,b,c,d,e")
+    p.add_argument("--scenarios", default="a,b,c,d,e,f",
+                   help="comma-separated, from a,b,c,d,e,f")
     p.add_argument("--targets", default=",".join(TARGETS), help="from direct,reference,product")
     p.add_argument("--duration", type=float, help="time cap per closed-loop scenario, s")
     p.add_argument("--load-procs", type=int, default=1, help="load generator processes")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measure each pair N times and report the attempt with the least "
+                        "background CPU (other work on the machine)")
     p.add_argument("--out", default=str(HERE / "results" / "latest.md"),
                    help="markdown report; the raw numbers go next to it as .json")
     p.add_argument("--profile", action="store_true",
