@@ -572,27 +572,58 @@ def profile_summary(raw: Path, top: int = 25) -> str:
     """Top functions of a py-spy raw (collapsed-stack) file: self and inclusive share."""
     own: dict[str, int] = defaultdict(int)
     incl: dict[str, int] = defaultdict(int)
-    total = 0
+    areas: dict[str, int] = defaultdict(int)
+    total = idle = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         n = int(count)
-        total += n
         frames = [_frame(f) for f in stack.split(";")]
+        if frames[-1].startswith("_worker (") and "thread.py" in frames[-1]:
+            idle += n  # a thread-pool worker waiting for work: py-spy counts it, it is no CPU
+            continue
+        total += n
+        areas[_area(frames)] += n
         own[frames[-1]] += n
         for f in set(frames):
             incl[f] += n
     if not total:
         return "no samples"
-    out = [f"{total} samples of the product's busy time (idle waiting in the event loop "
-           "is not sampled)", "", f"self time (top {top}):"]
+    out = [f"{total} samples of the target's busy time (py-spy leaves out the event loop's "
+           f"idle waits; {idle} more samples of thread-pool workers waiting for work are left "
+           "out here too)", "", "by area:"]
+    out += [f"  {100 * n / total:5.1f}%  {a}" for a, n in
+            sorted(areas.items(), key=lambda kv: -kv[1])]
+    out += ["", f"self time (top {top}):"]
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in
             sorted(own.items(), key=lambda kv: -kv[1])[:top]]
     out += ["", f"inclusive time (top {top}):"]
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in
             sorted(incl.items(), key=lambda kv: -kv[1])[:top]]
     return "\n".join(out)
+
+
+def _area(frames: list[str]) -> str:
+    """Where a sample's time goes, for the summary's first table."""
+    if any(f.startswith(("netrc_from_env ", "get_env_proxy_for_url ", "_get_netrc_auth "))
+           for f in frames):
+        return "proxy / netrc lookups per upstream request (ClientSession trust_env)"
+    if any(f.startswith(("ThreadPoolExecutor.submit", "_chain_future", "run_in_executor"))
+           for f in frames):
+        return "handing work to the thread pool"
+    leaf = frames[-1]
+    if leaf.startswith(("run_app ", "Runner.run ", "run ", "run_forever ")):
+        return "event loop and socket I/O in C (uvloop), below Python"
+    if "(poe2openai/" in leaf:
+        return "poe2openai's own code"
+    if "(aiohttp/" in leaf:
+        return "aiohttp (HTTP server, client, streams)"
+    if "(asyncio/" in leaf:
+        return "asyncio (Python part)"
+    if "orjson" in leaf or leaf.startswith(("loads ", "dumps ")):
+        return "JSON"
+    return "other (stdlib, ...)"
 
 
 def _frame(f: str) -> str:
