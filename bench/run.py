@@ -192,7 +192,7 @@ async def start_server(name: str, argv: list[str], port: int, env: dict[str, str
         t0 = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
             *argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=str(ROOT))
+            cwd=str(ROOT), preexec_fn=_die_with_parent)
     p = Proc(name, proc, log, port)
     deadline = t0 + limit
     while True:
@@ -212,6 +212,14 @@ async def start_server(name: str, argv: list[str], port: int, env: dict[str, str
     p.startup_ms = (time.perf_counter() - t0) * 1000
     p.idle_rss_kb = status_kb(proc.pid, "VmRSS")
     return p
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: get SIGTERM if the driver dies, so no server is left behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _open_log(path: Path) -> Any:
@@ -292,7 +300,8 @@ async def measure(scn: Scenario, target: str, args: argparse.Namespace, logdir: 
                 proc = await asyncio.create_subprocess_exec(
                     PY, str(HERE / "load.py"), "--url", url, "--kind", kind, "--wait-go", *extra,
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=base_env(),
-                    cwd=str(ROOT))
+                    cwd=str(ROOT), limit=1 << 28,  # RESULT lines carry every latency
+                    preexec_fn=_die_with_parent)
             loads.append(LoadProc(proc))
         for lp in loads:
             await lp.expect("READY", 120)
@@ -405,11 +414,12 @@ async def start_profilers(pid: int, scn: Scenario, args: argparse.Namespace
         raise SystemExit("py-spy is not installed: pip install py-spy")
     out = Path(args.out).with_suffix("")
     procs = []
-    for fmt, path in (("flamegraph", out.with_suffix(".svg")), ("raw", out.with_suffix(".txt"))):
+    for fmt, path in (("flamegraph", out.with_suffix(".svg")),
+                      ("raw", out.with_suffix(".stacks.txt"))):
         procs.append(await asyncio.create_subprocess_exec(
             spy, "record", "--pid", str(pid), "--rate", str(args.profile_rate), "--format", fmt,
             "--duration", str(int(scn.duration + 30)), "-o", str(path),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent))
     await asyncio.sleep(0.5)  # let py-spy attach before the load starts
     return procs
 
@@ -699,7 +709,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def write_report(data: dict[str, Any], args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.profile:
-        raw = out.with_suffix(".txt")
+        raw = out.with_suffix(".stacks.txt")
         if raw.exists():
             data["profile"] = profile_summary(raw)
             out.with_suffix(".top.txt").write_text(data["profile"] + "\n")
@@ -729,7 +739,9 @@ def main() -> int:
                    help="markdown report; the raw numbers go next to it as .json")
     p.add_argument("--profile", action="store_true",
                    help="attach py-spy to the target during the load: writes <out>.svg "
-                        "(flame graph), <out>.txt (collapsed stacks) and <out>.top.txt")
+                        "(flame graph), <out>.stacks.txt (collapsed stacks) and "
+                        "<out>.top.txt (summary); defaults to scenario b, the product, "
+                        "and --out bench/results/profile.md")
     p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     args = p.parse_args()
     if args.profile and "--scenarios" not in " ".join(sys.argv):
