@@ -390,6 +390,7 @@ def merge(rec: dict[str, Any], results: list[dict[str, Any]]) -> None:
         "ttfc_p50_ms": percentile(ttfc, 50), "ttfc_p95_ms": percentile(ttfc, 95),
         "ttfc_p99_ms": percentile(ttfc, 99),
         "total_p50_ms": percentile(total, 50), "total_p99_ms": percentile(total, 99),
+        "ttfc_ms": _dist(ttfc), "total_ms": _dist(total),
         "cpu_per_1k_chunks_s": rec["cpu_s"] / (events / 1000) if events else None,
         "cpu_util": rec["cpu_s"] / elapsed if elapsed else None,
         # CPU of the rest of the machine: the load generator, and the fake Poe unless it
@@ -405,6 +406,15 @@ def merge(rec: dict[str, Any], results: list[dict[str, Any]]) -> None:
     rec["background_cpu_util"] = max(0.0, rec["machine_busy_s"] - ours) / elapsed
     if "open_rss_kb" in rec and rec.get("opened"):
         rec["rss_per_stream_kb"] = (rec["open_rss_kb"] - rec["base_rss_kb"]) / rec["opened"]
+
+
+def _dist(values: list[float]) -> dict[str, float | None]:
+    """The shape of a latency sample (ms) for the JSON file."""
+    if not values:
+        return {}
+    return {"n": len(values), "min": min(values), "mean": sum(values) / len(values),
+            **{f"p{q:g}": percentile(values, q) for q in (10, 50, 90, 95, 99, 99.9)},
+            "max": max(values)}
 
 
 async def start_profilers(pid: int, scn: Scenario, args: argparse.Namespace
@@ -611,6 +621,10 @@ def profile_summary(raw: Path, top: int = 25) -> str:
     out += ["", f"inclusive time (top {top}):"]
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in
             sorted(incl.items(), key=lambda kv: -kv[1])[:top]]
+    out += ["", "inclusive time of poe2openai's functions (with what they call):"]
+    out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in
+            sorted(incl.items(), key=lambda kv: -kv[1]) if "(poe2openai/" in f
+            and not f.startswith(("<module> ", "main "))][:top]
     return "\n".join(out)
 
 
