@@ -292,6 +292,7 @@ async def measure(scn: Scenario, target: str, args: argparse.Namespace, logdir: 
             extra = scn.load_args()
             if scn.hold:
                 extra[extra.index("--hold") + 1] = str(scn.hold // n + (i < scn.hold % n))
+                extra[extra.index("--ramp") + 1] = f"{scn.ramp / n:g}"  # same total rate
             else:
                 c = scn.concurrency // n + (i < scn.concurrency % n)
                 extra[extra.index("--concurrency") + 1] = str(max(1, c))
