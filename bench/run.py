@@ -519,18 +519,20 @@ def report(data: dict[str, Any]) -> str:
                      + ")")
     lines += [
         "",
-        "| scn | target | req/s | chunks/s | TTFC p50 | p95 | p99 (ms) | total p50 | p99 (ms) "
+        "| scn | target | req/s | chunks/s | content MB | TTFC p50 | p95 | p99 (ms) | total p50 "
+        "| p99 (ms) "
         "| CPU s / 1k chunks | CPU % | gen+fake CPU % | bg CPU % | peak RSS MB "
         "| RSS / stream KB | frames / answer | errors |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in recs:
         if "error" in r:
             lines.append(f"| {r['scenario']} | {r['target']} | failed: {r['error'][:120]} "
-                         "|||||||||||||||")
+                         "||||||||||||||||")
             continue
         lines.append(
             f"| {r['scenario']} | {r['target']} | {fmt(r['rps'])} | {fmt(r['chunks_per_s'], 0)} "
+            f"| {fmt(r['content_bytes'] / 1e6)} "
             f"| {fmt(r['ttfc_p50_ms'], 2)} | {fmt(r['ttfc_p95_ms'], 2)} "
             f"| {fmt(r['ttfc_p99_ms'], 2)} | {fmt(r['total_p50_ms'], 2)} "
             f"| {fmt(r['total_p99_ms'], 2)} | {fmt(r['cpu_per_1k_chunks_s'], 3)} "
@@ -758,7 +760,14 @@ def main() -> int:
                         "<out>.top.txt (summary); defaults to scenario b, the product, "
                         "and --out bench/results/profile.md")
     p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
+    p.add_argument("--render", metavar="JSON",
+                   help="run nothing: rewrite the markdown report of an earlier run's .json")
     args = p.parse_args()
+    if args.render:
+        path = Path(args.render)
+        path.with_suffix(".md").write_text(report(orjson.loads(path.read_bytes())))
+        print(f"Wrote {path.with_suffix('.md')}")
+        return 0
     if args.profile and "--scenarios" not in " ".join(sys.argv):
         args.scenarios = "b"
     if args.profile and "--targets" not in " ".join(sys.argv):
