@@ -140,6 +140,9 @@
     }
     setState(body);
     if (mine) reapply(mine);
+    const main = document.querySelector("main");
+    main.classList.remove("loading");  // controls show real values from here on
+    main.removeAttribute("aria-busy");
     return true;
   }
 
