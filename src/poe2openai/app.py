@@ -13,7 +13,7 @@ from aiohttp import web
 
 from . import keys
 from .admin import create_admin_app
-from .api.middleware import add_cors_headers, cors_middleware, error_middleware
+from .api.middleware import add_cors_headers, error_middleware
 from .api.routes import setup_routes
 from .api.streams import ActiveStreams
 from .attachments import Uploader
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, cors_middleware],
+        middlewares=[error_middleware],
         client_max_size=settings.max_request_size,
     )
     app[keys.SETTINGS] = settings

@@ -11,6 +11,7 @@ from aiohttp import web
 from .. import __version__, keys
 from ..errors import ModelNotFound, ProxyError
 from ..jsonlib import dumps
+from .middleware import preflight
 from .serving import chat_completions
 
 __all__ = ["setup_routes"]
@@ -64,10 +65,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    add = app.router.add_route
     for path in _variants("/chat/completions"):
-        app.router.add_post(path, chat_completions)
+        add("POST", path, chat_completions)
+        add("OPTIONS", path, preflight)
     for path in _variants("/models"):
         app.router.add_get(path, list_models)
+        add("OPTIONS", path, preflight)
     for prefix in ("/v1", "", "/v1/v1"):
         app.router.add_get(prefix + "/models/{model_id:.+}", get_model)
+        add("OPTIONS", prefix + "/models/{model_id:.+}", preflight)
     app.router.add_get("/healthz", healthz)

@@ -308,6 +308,7 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
         state.last_write = loop.time()
         try:
             out, head = pending, enc.role()
+            del pending
             while True:
                 data = head + enc.encode(out) if out else head
                 head = b""
@@ -329,6 +330,9 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
                 if data:
                     await resp.write(data)
                     state.last_write = loop.time()
+                # Hold nothing of the last batch while waiting: an open stream stays small.
+                data = b""
+                out = events = None  # type: ignore[assignment]
                 try:
                     events = await upstream.read()
                 except ProxyError as err:

@@ -11,8 +11,7 @@ import asyncio
 import io
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -39,26 +38,62 @@ _UPLOAD_TIMEOUT = 300.0
 
 
 class PoeStream:
-    """The events of one bot answer, read in batches (one network read per batch).
+    """One bot answer: an async context manager that sends the query and yields itself,
+    whose events are then read in batches (one network read per batch).
 
-    ``read()`` may be cancelled at any time without losing data: the parser is
-    only touched after a read has completed.
+    Entering raises a :class:`ProxyError` when Poe cannot be reached, times out, or
+    answers with an HTTP error or a non-SSE body. Leaving returns a finished
+    connection to the pool and drops an unfinished one, so Poe stops generating.
+    ``read()`` may be cancelled at any time without losing data: the parser is only
+    touched after a read has completed.
     """
 
-    __slots__ = ("_content", "_parser", "_response", "done", "eof")
+    __slots__ = ("_content", "_parser", "_request", "_response", "done", "eof")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self._content = response.content
+    def __init__(self, request: tuple[aiohttp.ClientSession, str, Any, dict[str, str],
+                                      str | None]) -> None:
+        self._request: tuple[aiohttp.ClientSession, str, Any, dict[str, str],
+                             str | None] | None = request
+        self._response: aiohttp.ClientResponse | None = None
+        self._content: aiohttp.StreamReader | None = None
         self._parser = SSEParser()
         self.done = False  #: Poe sent ``done``
         self.eof = False  #: the body ended (with or without ``done``)
+
+    async def __aenter__(self) -> PoeStream:
+        assert self._request is not None, "a PoeStream is entered once"
+        session, url, data, headers, proxy = self._request
+        self._request = None  # the body is not kept for the whole answer
+        try:
+            resp = await session.post(url, data=data, headers=headers, proxy=proxy)
+        except TimeoutError:
+            raise UpstreamTimeout("Timed out connecting to Poe") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Cannot reach Poe: {_describe(exc)}") from None
+        if resp.status >= 300 or resp.content_type != "text/event-stream":
+            try:
+                raise await _error_from_response(resp)
+            finally:
+                resp.close()
+        self._response = resp
+        self._content = resp.content
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        resp = self._response
+        if resp is not None:
+            if self.eof:
+                resp.release()
+            else:
+                # Unfinished answer (client left, error, shutdown): drop the connection so
+                # Poe stops generating, instead of draining it.
+                resp.close()
 
     async def read(self) -> list[PoeEvent] | None:
         """The next events; ``None`` once the answer is over."""
         while not (self.done or self.eof):
             try:
-                chunk = await self._content.readany()
+                chunk = await self._content.readany()  # type: ignore[union-attr]
             except TimeoutError:
                 raise UpstreamTimeout("Poe stopped sending data (read timeout)") from None
             except (aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError) as exc:
@@ -79,7 +114,8 @@ class PoeStream:
 
     def abort(self) -> None:
         """Drop Poe's connection now; a pending :meth:`read` fails or ends."""
-        self._response.close()
+        if self._response is not None:
+            self._response.close()
 
     def _decode(self, pairs: list[tuple[str, bytes]]) -> list[PoeEvent]:
         events: list[PoeEvent] = []
@@ -118,13 +154,10 @@ class PoeClient:
                 log.info("Requests to %s go through the proxy %s", URL(url).host,
                          URL(proxy).with_user(None).with_password(None))
 
-    @asynccontextmanager
-    async def query(self, bot: str, body: dict[str, Any], api_key: str) -> AsyncIterator[PoeStream]:
-        """POST a query to ``bot`` and yield its event stream once Poe has accepted it.
-
-        Raises a :class:`ProxyError` when Poe cannot be reached, times out, or
-        answers with an HTTP error or a non-SSE body.
-        """
+    def query(self, bot: str, body: dict[str, Any], api_key: str) -> PoeStream:
+        """The answer of ``bot`` to the query ``body``: use it as ``async with … as stream``."""
+        if bot.strip(".") == "":  # "." or ".." would leave the /bot/ path
+            raise InvalidRequest(f"{bot!r} is not a valid model name.", param="model")
         headers = {
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
@@ -132,31 +165,11 @@ class PoeClient:
             "Accept-Encoding": "identity",
             "User-Agent": _USER_AGENT,
         }
-        if bot.strip(".") == "":  # "." or ".." would leave the /bot/ path
-            raise InvalidRequest(f"{bot!r} is not a valid model name.", param="model")
-        url = self._bot_url + quote(bot, safe="")
         raw = dumps(body)
         # aiohttp writes large bytes bodies in one go (and warns); a stream is sent in pieces.
         data: bytes | io.BytesIO = io.BytesIO(raw) if len(raw) > _LARGE_BODY else raw
-        try:
-            resp = await self._session.post(url, data=data, headers=headers, proxy=self._proxy)
-        except TimeoutError:
-            raise UpstreamTimeout("Timed out connecting to Poe") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"Cannot reach Poe: {_describe(exc)}") from None
-        stream: PoeStream | None = None
-        try:
-            if resp.status >= 300 or resp.content_type != "text/event-stream":
-                raise await _error_from_response(resp)
-            stream = PoeStream(resp)
-            yield stream
-        finally:
-            if stream is not None and stream.eof:
-                resp.release()
-            else:
-                # Unfinished answer (client left, error, shutdown): drop the connection so
-                # Poe stops generating, instead of draining it.
-                resp.close()
+        return PoeStream((self._session, self._bot_url + quote(bot, safe=""), data, headers,
+                          self._proxy))
 
     async def list_models(self, api_token: str | None = None) -> list[dict[str, Any]]:
         """Poe's public model list (``GET /v1/models``), as the raw ``data`` entries."""
