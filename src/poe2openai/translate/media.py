@@ -61,6 +61,17 @@ class MediaStage:
         self._last = ""  # the last two characters of the content
 
     def feed(self, items: list[Out]) -> list[Out]:
+        if not self._files:
+            # The common case, no file yet: text passes as is; only its end is remembered.
+            last = self._last
+            for item in items:
+                if item[0] != CONTENT:
+                    break
+                text = item[1]
+                last = text[-2:] if len(text) >= 2 else (last + text)[-2:]
+            else:
+                self._last = last
+                return items
         out: list[Out] = []
         for item in items:
             kind = item[0]
