@@ -64,13 +64,34 @@ class SSEParser:
         if _CR in buf:
             self._skip_lf = buf.endswith(_CR)
             buf = buf.replace(_CRLF, _LF).replace(_CR, _LF)
-        lines = buf.split(_LF)
-        rest = lines.pop()
+        # Whole events first: the usual "event: x\ndata: {...}\n\n" takes a few slices;
+        # anything else (comments, multi-line data, other fields) goes line by line.
+        blocks = buf.split(_LF + _LF)
+        tail = blocks.pop()
+        out: list[tuple[str, bytes]] = []
+        lines = self._lines
+        names = _NAMES
+        for block in blocks:
+            if block.startswith(b"event: ") and not self._data and not self._event:
+                nl = block.find(_LF)
+                if nl > 0 and block.startswith(b"data: ", nl + 1) \
+                        and block.find(_LF, nl + 1) < 0:
+                    name = block[7:nl]
+                    out.append((names.get(name) or name.decode(errors="replace"),
+                                block[nl + 7:]))
+                    continue
+            out += lines([*block.split(_LF), b""])
+        if _LF in tail:
+            rest_lines = tail.split(_LF)
+            rest = rest_lines.pop()
+            out += lines(rest_lines)
+        else:
+            rest = tail
         self._parts = [rest] if rest else []
         self._pending = len(rest)
         if self._pending > self._max_event_size:
             raise SSEError("server-sent event line too long")
-        return self._lines(lines) if lines else []
+        return out
 
     def close(self) -> list[tuple[str, bytes]]:
         """End of stream: finish a last line and event that had no terminator."""
