@@ -24,17 +24,14 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..jsonlib import JSONDecodeError, dumps, loads
+from ..poe.client import PoeEvent, PoeStream
 from ..registry import ResolvedModel
 from ..tokenizer import TOKENIZER
 from ..translate.chunks import DONE, ChunkEncoder, completion_id, make_completion, now
 from ..translate.params import attach_parameters, resolve_parameters
 from ..translate.request import ChatRequest, build_poe_query, parse_chat_request
 from ..translate.response import (
-    CONTENT,
     ERROR,
-    REASONING,
-    TOOL_ARGS,
-    TOOL_CALL,
     Accumulator,
     Out,
     ResponseTranslator,
@@ -173,37 +170,17 @@ def _ignore_result(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved, so an unawaited failure is not reported as lost
 
 
-class _Collected:
-    """What a stream gave out, for its usage chunk."""
-
-    __slots__ = ("content", "reasoning", "tools")
-
-    def __init__(self) -> None:
-        self.content: list[str] = []
-        self.reasoning: list[str] = []
-        self.tools: list[str] = []
-
-    def add(self, items: list[Out]) -> None:
-        for item in items:
-            kind = item[0]
-            if kind == CONTENT:
-                self.content.append(item[1])
-            elif kind == REASONING:
-                self.reasoning.append(item[1])
-            elif kind == TOOL_CALL:
-                self.tools.append(item[3])
-            elif kind == TOOL_ARGS:
-                self.tools.append(item[2])
-
-
-async def _usage(query: dict[str, Any], translator: ResponseTranslator, content: list[str],
-                 reasoning: list[str], tools: list[str]) -> dict[str, Any]:
+async def _usage(query: dict[str, Any], translator: ResponseTranslator,
+                 acc: Accumulator) -> dict[str, Any]:
     reported = upstream_usage(translator.upstream_usage)
     if reported is not None:
         return reported
     loop = asyncio.get_running_loop()
     if not TOKENIZER.loaded:  # once per process, off the event loop
         await loop.run_in_executor(None, TOKENIZER.load)
+
+    content, reasoning = acc.content, acc.reasoning
+    tools = [t for c in acc.tool_calls for t in (c["function"]["name"], c["function"]["arguments"])]
 
     def count() -> dict[str, Any]:
         prompt = query_prompt_tokens(query, TOKENIZER.count)
@@ -230,15 +207,8 @@ async def _complete(request: web.Request, req: ChatRequest, model: ResolvedModel
         streams.add(state)
         try:
             while not translator.done:
-                try:
-                    events = await upstream.read()
-                except ProxyError:
-                    if state.closing:
-                        raise _shutting_down() from None
-                    raise
+                events = await _read(upstream, state)
                 if events is None:
-                    if state.closing:
-                        raise _shutting_down()
                     acc.add(translator.finish())  # a held replacement or file links may remain
                     if not acc.content and not acc.tool_calls and not acc.reasoning:
                         raise UpstreamError("Poe closed the connection without answering.")
@@ -252,9 +222,7 @@ async def _complete(request: web.Request, req: ChatRequest, model: ResolvedModel
     finish = "tool_calls" if acc.tool_calls else translator.finish_reason
     body = make_completion(
         id=completion_id(), created=now(), model=req.model, acc=acc, finish_reason=finish,
-        usage=await _usage(query, translator, acc.content, acc.reasoning,
-                           [t for c in acc.tool_calls for t in (c["function"]["name"],
-                                                                c["function"]["arguments"])]),
+        usage=await _usage(query, translator, acc),
     )
     return web.Response(body=dumps(body), content_type="application/json", headers=headers)
 
@@ -269,7 +237,7 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
     enc = ChunkEncoder(completion_id(), now(), req.model)
     translator = ResponseTranslator(model.options, streaming=True,
                                     stages=make_stages(req, model))
-    collected = _Collected() if req.include_usage else None
+    collected = Accumulator() if req.include_usage else None  # only what usage needs
 
     async with poe.query(model.bot, query, api_key) as upstream:
         loop = asyncio.get_running_loop()
@@ -282,15 +250,8 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(settings.first_byte_wait):
                     while not pending and not translator.done:
-                        try:
-                            events = await upstream.read()
-                        except ProxyError:
-                            if state.closing:
-                                raise _shutting_down() from None
-                            raise
+                        events = await _read(upstream, state)
                         if events is None:
-                            if state.closing:
-                                raise _shutting_down()
                             pending = translator.finish()
                             if not pending:
                                 raise UpstreamError(
@@ -322,9 +283,7 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
                     else:
                         data += enc.finish(translator.finish_reason)
                         if collected is not None:
-                            data += enc.usage(await _usage(
-                                query, translator, collected.content, collected.reasoning,
-                                collected.tools))
+                            data += enc.usage(await _usage(query, translator, collected))
                         data += DONE
                     break
                 if data:
@@ -334,15 +293,12 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
                 data = b""
                 out = events = None  # type: ignore[assignment]
                 try:
-                    events = await upstream.read()
+                    events = await _read(upstream, state)
                 except ProxyError as err:
-                    data = _end_with_error(enc, state, err)
+                    data = _end_with_error(enc, err)
                     break
                 if events is not None:
                     out = translator.feed(events)
-                elif state.closing:
-                    data = _end_with_error(enc, state, None)
-                    break
                 else:
                     log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
                     out = translator.finish()
@@ -356,12 +312,24 @@ async def _stream(request: web.Request, req: ChatRequest, model: ResolvedModel,
     return resp
 
 
+async def _read(upstream: PoeStream, state: StreamState) -> list[PoeEvent] | None:
+    """The next events of Poe's answer; when the server is shutting down, the failure or
+    end that this caused is reported as such (503, retryable)."""
+    try:
+        events = await upstream.read()
+    except ProxyError:
+        if state.closing:
+            raise _shutting_down() from None
+        raise
+    if events is None and state.closing:
+        raise _shutting_down()
+    return events
+
+
 def _shutting_down() -> ProxyError:
     return UpstreamUnavailable("The server is shutting down; please retry.")
 
 
-def _end_with_error(enc: ChunkEncoder, state: StreamState, err: ProxyError | None) -> bytes:
-    if state.closing or err is None:
-        err = _shutting_down()
+def _end_with_error(enc: ChunkEncoder, err: ProxyError) -> bytes:
     log.warning("Stream ended with an error after it started: %s (%s)", err.message, err.code)
     return enc.error(err) + DONE
