@@ -14,6 +14,7 @@ from aiohttp import web
 from . import keys
 from .admin import create_admin_app
 from .api.middleware import add_cors_headers, error_middleware
+from .api.ratelimit import RateLimiter
 from .api.routes import setup_routes
 from .api.streams import ActiveStreams
 from .attachments import Uploader
@@ -41,6 +42,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.REGISTRY] = ModelRegistry(settings.models_path)
     app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval)
     app[keys.LARGE_BODIES] = asyncio.Semaphore(LARGE_BODY_READS)
+    app[keys.RATE_LIMITER] = RateLimiter(settings.rate_limit_ms)
     app.cleanup_ctx.append(_registry_ctx)
     app.cleanup_ctx.append(_poe_ctx)
     app.cleanup_ctx.append(_uploads_ctx)

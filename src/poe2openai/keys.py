@@ -7,6 +7,7 @@ from typing import Final
 
 from aiohttp import web
 
+from .api.ratelimit import RateLimiter
 from .api.streams import ActiveStreams
 from .attachments import Uploader
 from .models import ModelCatalog
@@ -24,3 +25,4 @@ UPLOADER: Final = web.AppKey("uploader", Uploader)
 ADMIN_CSRF: Final = web.AppKey("admin_csrf", str)
 #: Bounds how many large request bodies are read and parsed at the same time.
 LARGE_BODIES: Final = web.AppKey("large_bodies", asyncio.Semaphore)
+RATE_LIMITER: Final = web.AppKey("rate_limiter", RateLimiter)

@@ -125,6 +125,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADMIN_USERNAME", "admin_username", _nonempty, "admin", "User name for /admin."),
     Setting("ADMIN_PASSWORD", "admin_password", _str, "",
             "Password for /admin; when empty a random one is generated and logged once at start."),
+    Setting("RATE_LIMIT_MS", "rate_limit_ms", _int(0, 3_600_000), "0",
+            "Least time between the starts of two chat requests with the same API key, in ms "
+            "(0: no limit). Requests queue for their turn, at most 30 s (then 429)."),
     Setting("URL_CACHE_TTL_SECONDS", "url_cache_ttl_seconds", _int(0, 10 * 365 * 86400), "259200",
             "Seconds an uploaded attachment is reused for the same bytes or URL."),
     Setting("URL_CACHE_SIZE_MB", "url_cache_size_mb", _int(0, 1024 * 1024), "100",
@@ -151,6 +154,7 @@ class Settings:
     reload_interval: float = 1.0
     admin_username: str = "admin"
     admin_password: str = ""
+    rate_limit_ms: int = 0
     url_cache_ttl_seconds: int = 259200
     url_cache_size_mb: int = 100
 

@@ -101,6 +101,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     req = parse_chat_request(await read_json(request))
     model = request.app[keys.REGISTRY].current.resolve(req.model)
     request[MODEL] = req.model if req.model == model.bot else f"{req.model}->{model.bot}"
+    await request.app[keys.RATE_LIMITER].wait(api_key)
     try:
         return await _answer(request, req, model, api_key)
     except asyncio.CancelledError:
