@@ -7,7 +7,7 @@ once and per chunk serialises just the changing string.
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
 from typing import Any
 
@@ -22,7 +22,8 @@ KEEPALIVE = b": keep-alive\n\n"
 
 
 def completion_id() -> str:
-    return "chatcmpl-" + secrets.token_hex(12)
+    # Unique, not secret: the fast Mersenne Twister instead of a system call per request.
+    return f"chatcmpl-{random.getrandbits(96):024x}"
 
 
 class ChunkEncoder:
