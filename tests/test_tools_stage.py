@@ -108,6 +108,20 @@ XML_CASES = [
     ('<function_calls><invoke name="GET_WEATHER"><parameter name="city">X</parameter>'
      '</invoke></function_calls>',
      [(TOOL_CALL, 0, "get_weather", {"city": "X"})]),
+    # The tag mentioned in prose: every character stays, blanks before the tag included.
+    ("Use the <tool_call> tag to call tools. Anything else?",
+     [(C, "Use the <tool_call> tag to call tools. Anything else?")]),
+    # Malformed: an unclosed parameter is not a call with empty arguments; it is shown.
+    ('<tool_call><invoke name="get_weather"><parameter name="city">Paris\n</tool_call>\nAfter.',
+     [(C, '<tool_call><invoke name="get_weather"><parameter name="city">Paris\n</tool_call>'
+          '\nAfter.')]),
+    # A value that quotes the closing tag does not end the block early.
+    ('<tool_call><invoke name="get_weather"><parameter name="note">print(\'</tool_call>\')'
+     '</parameter></invoke></tool_call>',
+     [(TOOL_CALL, 0, "get_weather", {"note": "print('</tool_call>')"})]),
+    # JSON-form arguments are typed by the schema like the <parameter> form.
+    ('<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo", "days": "2"}}</tool_call>',
+     [(TOOL_CALL, 0, "get_weather", {"city": "Oslo", "days": 2})]),
 ]
 
 
@@ -424,3 +438,11 @@ def test_history_arguments_as_objects_are_serialised() -> None:
         {"id": "c", "function": {"name": "get_time", "arguments": {"tz": "UTC"}}}]},
         {"role": "tool", "tool_call_id": "c", "content": "12:00"}], "tools": [TIME]})
     assert q["tool_calls"][0]["function"]["arguments"] == '{"tz":"UTC"}'
+
+
+def test_xml_prose_mention_streams_on_at_once() -> None:
+    """Text after a tag that turns out to be prose is not held back until the end."""
+    stage = XmlToolCalls(opts())
+    first = stage.feed([(C, "Use the <tool_call>")])
+    second = stage.feed([(C, " tag to call tools.")])
+    assert "".join(i[1] for i in first + second) == "Use the <tool_call> tag to call tools."

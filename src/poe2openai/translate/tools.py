@@ -566,8 +566,8 @@ class XmlToolCalls:
     (``finished``), so a model that goes on with made-up results is cut off.
     """
 
-    __slots__ = ("_at_line_start", "_buf", "_index", "_open", "_opts", "_state", "active",
-                 "finished")
+    __slots__ = ("_at_line_start", "_buf", "_index", "_open", "_opts", "_pre", "_state",
+                 "active", "finished")
 
     def __init__(self, opts: ToolOptions) -> None:
         self._opts = opts
@@ -576,6 +576,7 @@ class XmlToolCalls:
         self._state = _TEXT
         self._buf = ""
         self._open = ""
+        self._pre = ""  # blanks / a fence line held back before the open tag
         self._index = 0
         self._at_line_start = True
 
@@ -606,7 +607,7 @@ class XmlToolCalls:
         elif self._state == _CALL:
             # The answer ended inside a block: use it if it parses, else show it.
             if not self._emit_block(buf, out):
-                out.append((CONTENT, self._open + buf))
+                out.append((CONTENT, self._pre + self._open + buf))
         return out
 
     # -- internals --------------------------------------------------------------------
@@ -626,16 +627,23 @@ class XmlToolCalls:
                     self._emit_text(buf[:hold], out)
                     self._buf = buf[hold:]
                     return
-                self._emit_text(buf[:self._cut_before(buf, pos)], out)
-                self._state, self._open = _CALL, tag
+                cut = self._cut_before(buf, pos)
+                self._emit_text(buf[:cut], out)
+                self._state, self._open, self._pre = _CALL, tag, buf[cut:pos]
                 buf = buf[pos + len(tag):]
             elif self._state == _CALL:
+                body = buf.lstrip()
+                if body and body[0] not in "<{":
+                    # Not a call (a block starts with a tag or JSON): the tag was prose.
+                    self._state = _TEXT
+                    self._emit_text(self._pre + self._open, out)
+                    continue
                 close = _CLOSE[self._open]
-                end = buf.find(close)
+                end = _find_close(buf, close)
                 if end < 0:
                     if len(buf) > MAX_BLOCK:
                         self._state = _TEXT
-                        self._emit_text(self._open + buf, out)
+                        self._emit_text(self._pre + self._open + buf, out)
                         self._buf = ""
                         return
                     self._buf = buf
@@ -648,7 +656,7 @@ class XmlToolCalls:
                         return
                 else:
                     self._state = _TEXT
-                    self._emit_text(self._open + block + close, out)
+                    self._emit_text(self._pre + self._open + block + close, out)
             else:  # _AFTER: only more blocks may follow
                 rest = _skip_fences(buf.lstrip())
                 if rest is None:  # could still be a fence line
@@ -659,7 +667,7 @@ class XmlToolCalls:
                     return
                 nxt = next((t for t in _OPEN if rest.startswith(t)), None)
                 if nxt is not None:
-                    self._state, self._open = _CALL, nxt
+                    self._state, self._open, self._pre = _CALL, nxt, ""
                     buf = rest[len(nxt):]
                     continue
                 if any(t.startswith(rest) for t in _OPEN):
@@ -709,6 +717,15 @@ class XmlToolCalls:
         return True
 
 
+def _find_close(buf: str, close: str) -> int:
+    """The first ``close`` tag outside a ``<parameter>`` value (so a value that quotes
+    ``</tool_call>`` does not end the block); -1 while there is none."""
+    end = buf.find(close)
+    while end >= 0 and buf.count("<parameter", 0, end) > buf.count("</parameter>", 0, end):
+        end = buf.find(close, end + len(close))
+    return end
+
+
 def _find_open(buf: str) -> tuple[int, str]:
     best, tag = -1, ""
     for t in _OPEN:
@@ -747,20 +764,33 @@ def parse_block(block: str, opts: ToolOptions) -> list[tuple[str, dict[str, Any]
                 except JSONDecodeError:
                     raw_args = None
             if isinstance(raw_args, dict):
-                calls.append((_tool_name(obj["name"], opts), raw_args))
+                props = _properties(opts.find(obj["name"].strip()))
+                typed: dict[str, Any] = {}
+                for key, value in raw_args.items():
+                    # Strings where the schema wants numbers or booleans get converted too.
+                    if isinstance(value, str) and props.get(key) is not None:
+                        value = _typed(value, props.get(key))
+                    if value is not _SKIP:
+                        typed[key] = value
+                calls.append((_tool_name(obj["name"], opts), typed))
         return calls
     for m in _INVOKE.finditer(body):
         name = _unescape(m.group(1).strip())
         tool = opts.find(name)
         props = _properties(tool)
         args: dict[str, Any] = {}
-        for p in _PARAM.finditer(m.group(2)):
+        inner = m.group(2)
+        for p in _PARAM.finditer(inner):
             key = _unescape(p.group(1).strip())
             value = _typed(p.group(2), props.get(key))
             if value is not _SKIP:
                 args[key] = value
+        if _PARAM.sub("", inner).strip():
+            return []  # an unclosed or stray part: not a well-formed call, shown as text
         calls.append((tool["name"] if tool else name, args))
     if calls:
+        if _INVOKE.sub("", body).strip():
+            return []
         return calls
     nm = _NAME_TAG.search(body)
     if nm:
