@@ -290,3 +290,12 @@ async def test_watcher_picks_up_edits(path: Path) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+def test_list_and_resolve_agree_on_a_disabled_alias_that_names_a_real_bot() -> None:
+    m = make("enable: true\nmodels:\n  Claude: {mapping: GPT-4o, enable: false}\n")
+    listed = [e["id"] for e in m.list_models([{"id": "gpt-4o"}, {"id": "claude"}, {"id": "x"}])]
+    assert listed == ["x"]
+    for name in ("GPT-4o", "claude"):
+        with pytest.raises(ModelNotFound):
+            m.resolve(name)

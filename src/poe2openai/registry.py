@@ -123,7 +123,9 @@ class ModelMap:
         if not self.config.enable:
             return [openai_model(m) for m in poe_models]
         models = self.config.models
-        aliases = {e.mapping.lower() for e in models.values() if e.mapping and e.enable}
+        # Every alias claims its name, a disabled model's too (requests for it get 404),
+        # so a Poe bot of the same name is not listed: the list and resolve() agree.
+        aliases = {e.mapping.lower() for e in models.values() if e.mapping}
         out: list[dict[str, Any]] = []
         seen: set[str] = set()
 
