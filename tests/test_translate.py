@@ -174,3 +174,19 @@ def test_completion_object() -> None:
     assert body["object"] == "chat.completion"
     assert body["choices"] == [{"index": 0, "finish_reason": "stop", "logprobs": None,
                                 "message": {"role": "assistant", "content": "hi", "refusal": None}}]
+
+
+def test_refusal_and_output_text_parts_are_text() -> None:
+    """An assistant turn replayed from history may carry refusal parts (OpenAI's own shape)."""
+    r = parse_chat_request(req(messages=[
+        {"role": "user", "content": "do it"},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't."},
+                                          {"type": "output_text", "text": "Sorry."}]},
+        {"role": "user", "content": "ok"}]))
+    assert build_poe_query(r, BOT)["query"][1] == {
+        "role": "bot", "content": "I can't.\nSorry.", "content_type": "text/markdown"}
+    bad = parse_chat_request(req(messages=[{"role": "assistant", "content": [
+        {"type": "refusal", "text": "wrong field"}]}]))
+    with pytest.raises(InvalidRequest) as info:
+        build_poe_query(bad, BOT)
+    assert info.value.param == "messages[0].content[0].refusal"

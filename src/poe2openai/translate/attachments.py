@@ -36,7 +36,9 @@ __all__ = ["MEDIA_PARTS", "TEXT_PARTS", "MediaPart", "collect_media", "decode_pa
            "digest", "parse_data_url"]
 
 #: Content part types that carry text (read by ``request.content_text``).
-TEXT_PARTS: Final = frozenset({"text", "input_text"})
+#: Text parts: OpenAI's ``text`` and ``refusal`` (assistant history), the Responses API's
+#: ``input_text`` / ``output_text``; a refusal's text is in ``refusal``, the others' in ``text``.
+TEXT_PARTS: Final = frozenset({"text", "input_text", "output_text", "refusal"})
 #: Content part types that become Poe attachments.
 MEDIA_PARTS: Final = frozenset({"image_url", "file"})
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from ..registry import ResolvedModel
-from .attachments import MEDIA_PARTS, MediaPart, collect_media
+from .attachments import MEDIA_PARTS, TEXT_PARTS, MediaPart, collect_media
 from .params import Candidate, collect_candidates
 from .tools import ToolOptions, apply_tools, parse_tool_options
 
@@ -140,11 +140,12 @@ def content_text(content: Any, path: str) -> str:
         if not isinstance(part, dict):
             raise InvalidRequest(f"{path}[{j}] must be an object.", param=f"{path}[{j}]")
         kind = part.get("type")
-        if kind in ("text", "input_text"):
-            text = part.get("text")
+        if kind in TEXT_PARTS:
+            field = "refusal" if kind == "refusal" else "text"
+            text = part.get(field)
             if not isinstance(text, str):
-                raise InvalidRequest(f"{path}[{j}].text must be a string.",
-                                     param=f"{path}[{j}].text")
+                raise InvalidRequest(f"{path}[{j}].{field} must be a string.",
+                                     param=f"{path}[{j}].{field}")
             texts.append(text)
         elif kind in MEDIA_PARTS:
             continue  # becomes an attachment (collect_media)
