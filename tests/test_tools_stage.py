@@ -446,3 +446,12 @@ def test_xml_prose_mention_streams_on_at_once() -> None:
     first = stage.feed([(C, "Use the <tool_call>")])
     second = stage.feed([(C, " tag to call tools.")])
     assert "".join(i[1] for i in first + second) == "Use the <tool_call> tag to call tools."
+
+
+@pytest.mark.parametrize("reason", ["length", "content_filter"])
+def test_native_finish_reason_is_kept(reason: str) -> None:
+    t = ResponseTranslator()
+    t.feed([("json", {"choices": [{"index": 0, "delta": {"content": "abc"}}]}),
+            ("json", {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}),
+            ("done", {})])
+    assert t.finish_reason == reason

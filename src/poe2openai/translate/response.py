@@ -140,6 +140,8 @@ class ResponseTranslator:
 
             self._native = NativeToolCalls()
         items = self._native.feed(data)
+        if self._native.finish_reason and self.finish_reason == "stop":
+            self.finish_reason = self._native.finish_reason
         if items and self._replacement is not None:
             self._flush_replacement(out)
         for item in items:

@@ -444,7 +444,7 @@ class NativeToolCalls:
     before the name are kept until it arrives.
     """
 
-    __slots__ = ("_all", "_by_poe", "_orphans", "usage")
+    __slots__ = ("_all", "_by_poe", "_orphans", "finish_reason", "usage")
 
     def __init__(self) -> None:
         self._by_poe: dict[Any, _Call] = {}  # Poe's index → its current call
@@ -452,6 +452,8 @@ class NativeToolCalls:
         self._all: list[_Call] = []
         #: The ``usage`` object of a trailing usage chunk, when Poe sends one.
         self.usage: dict[str, Any] | None = None
+        #: ``length`` or ``content_filter`` when the bot's chunks say so.
+        self.finish_reason: str | None = None
 
     @property
     def calls(self) -> int:
@@ -468,6 +470,8 @@ class NativeToolCalls:
         for choice in choices:
             if not isinstance(choice, dict) or choice.get("index") not in (0, None):
                 continue
+            if choice.get("finish_reason") in ("length", "content_filter"):
+                self.finish_reason = choice["finish_reason"]
             delta = choice.get("delta")
             if not isinstance(delta, dict):
                 delta = choice.get("message")
