@@ -347,6 +347,14 @@ def test_native_history_ending_with_a_tool_round_uses_the_top_level_fields() -> 
     ]
 
 
+def test_native_last_round_with_assistant_text_still_ends_with_the_user_turn() -> None:
+    messages = history()
+    messages[2] = {**messages[2], "content": "Let me check."}
+    q = build({"messages": messages, "tools": [WEATHER, TIME]})
+    assert [m["role"] for m in q["query"]] == ["system", "user"]
+    assert [c["id"] for c in q["tool_calls"]] == ["call_a", "call_b"]
+
+
 def test_native_history_in_the_middle_uses_poe_tool_messages() -> None:
     messages = [*history(), {"role": "assistant", "content": "It is 18C."},
                 {"role": "user", "content": "And tomorrow?"}]

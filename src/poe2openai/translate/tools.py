@@ -280,6 +280,7 @@ def _map_history(body: dict[str, Any], messages: list[dict[str, Any]],
     names: dict[str, str] = {}  # tool_call_id → function name
     out: list[dict[str, Any]] = []
     last_calls: list[dict[str, Any]] | None = None
+    round_start = 0  # where the last assistant tool turn begins in ``out``
     i, n = 0, len(messages)
     while i < n:
         msg, poe = messages[i], query[i]
@@ -289,6 +290,7 @@ def _map_history(body: dict[str, Any], messages: list[dict[str, Any]],
             for call in calls:
                 names[call["id"]] = call["function"]["name"]
             text = poe.get("content") or ""
+            round_start = len(out)
             if xml:
                 rendered = "\n".join(render_call(c["function"]["name"], c["function"]["arguments"])
                                      for c in calls)
@@ -328,9 +330,10 @@ def _map_history(body: dict[str, Any], messages: list[dict[str, Any]],
                     and len(out) >= 2 and out[-2].get("message_type") == "function_call" \
                     and not attachments:
                 # The conversation ends with this round: send it the way fastapi_poe's
-                # tool loop does, in the top-level fields.
-                out.pop()
-                out.pop()
+                # tool loop does, in the top-level fields, with the query as it was before
+                # the round (the assistant's text of that turn included, so the query does
+                # not end with a bot message).
+                del out[round_start:]
                 body["tool_calls"] = last_calls
                 body["tool_results"] = results
             continue
