@@ -190,3 +190,28 @@ def test_refusal_and_output_text_parts_are_text() -> None:
     with pytest.raises(InvalidRequest) as info:
         build_poe_query(bad, BOT)
     assert info.value.param == "messages[0].content[0].refusal"
+
+
+def test_streamed_rewrite_of_a_reasoning_answer_keeps_thinking_out_of_content() -> None:
+    from poe2openai.translate.reasoning import ReasoningSplitter
+
+    events = [ev("text", text="*Thinking...*\n> a\n\nDraft"),
+              ev("replace_response", text="*Thinking...*\n> a\n\nFinal answer"), ev("done")]
+    for streaming in (True, False):
+        t = ResponseTranslator(streaming=streaming,
+                               stages=[ReasoningSplitter("reasoning_content", streaming=streaming)])
+        acc = Accumulator()
+        for e in events:
+            acc.add(t.feed([e]))
+        content = "".join(acc.content)
+        assert "Thinking" not in content and "> a" not in content
+        assert content.endswith("Final answer")
+        assert "".join(acc.reasoning) == "a"
+
+
+@pytest.mark.parametrize("marker", ["*Thinking...*", "_Thinking…_", "**Thinking…**", "Thinking..."])
+def test_every_documented_marker_starts_a_thinking_block(marker: str) -> None:
+    from poe2openai.translate.reasoning import strip_thinking
+
+    assert strip_thinking(f"{marker}\n> step\n\nAnswer.") == "Answer."
+    assert strip_thinking(f"Not at the start: {marker}\n> x") == f"Not at the start: {marker}\n> x"

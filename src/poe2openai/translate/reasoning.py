@@ -37,11 +37,11 @@ from typing import Final
 
 from .response import CONTENT, REASONING, RESET, Out
 
-__all__ = ["MARKERS", "ReasoningSplitter"]
+__all__ = ["MARKERS", "ReasoningSplitter", "strip_thinking"]
 
 #: Spellings of Poe's thinking marker (the whole first line of an answer).
-MARKERS: Final = ("*Thinking...*", "_Thinking..._", "**Thinking...**", "Thinking...",
-                  "*Thinking…*", "Thinking…")
+MARKERS: Final = tuple(
+    f"{wrap}Thinking{dots}{wrap}" for wrap in ("*", "_", "**", "") for dots in ("...", "…"))
 _MARKER_LEN: Final = max(map(len, MARKERS))
 #: The most text held back while it could still be a marker or the start of a line.
 MAX_HOLD: Final = 256
@@ -213,3 +213,10 @@ class ReasoningSplitter:
             self.active = not self._streaming
             return
         self._to_answer(answer, out)
+
+
+def strip_thinking(text: str) -> str:
+    """The answer part of a whole answer text: a leading "Thinking..." block removed."""
+    splitter = ReasoningSplitter("hidden", streaming=False)
+    items = splitter.feed([(CONTENT, text)]) + splitter.flush()
+    return "".join(item[1] for item in items if item[0] == CONTENT)

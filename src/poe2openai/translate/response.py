@@ -197,7 +197,14 @@ class ResponseTranslator:
         if new.startswith(sent):
             tail = new[len(sent):]
         elif self.streaming:
-            tail = "\n\n" + new if sent else new
+            if sent:
+                # Text already streamed cannot be taken back: append the replacement's
+                # answer (its thinking block, if any, went out as reasoning already).
+                from .reasoning import strip_thinking
+
+                tail = "\n\n" + strip_thinking(new)
+            else:
+                tail = new
         else:
             out.append((RESET,))
             tail = new
