@@ -463,3 +463,12 @@ def test_native_finish_reason_is_kept(reason: str) -> None:
             ("json", {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}),
             ("done", {})])
     assert t.finish_reason == reason
+
+
+def test_allowed_tools_naming_no_offered_tool_is_400() -> None:
+    with pytest.raises(InvalidRequest) as info:
+        parse_tool_options({"tools": [WEATHER], "tool_choice": {
+            "type": "allowed_tools",
+            "allowed_tools": {"mode": "required", "tools": [{"type": "function",
+                                                            "function": {"name": "nope"}}]}}})
+    assert info.value.param == "tool_choice"

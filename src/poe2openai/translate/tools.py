@@ -206,6 +206,9 @@ def _parse_choice_object(choice: dict[str, Any], opts: ToolOptions) -> None:
             if isinstance(name, str):
                 names.add(name)
         opts.tools = [t for t in opts.tools if t["name"] in names]
+        if not opts.tools:
+            raise InvalidRequest("tool_choice.allowed_tools names no tool that is in 'tools'.",
+                                 param="tool_choice")
         opts.choice = mode
     else:
         raise InvalidRequest("tool_choice must be {'type': 'function', 'function': "
