@@ -472,3 +472,13 @@ def test_allowed_tools_naming_no_offered_tool_is_400() -> None:
             "allowed_tools": {"mode": "required", "tools": [{"type": "function",
                                                             "function": {"name": "nope"}}]}}})
     assert info.value.param == "tool_choice"
+
+
+def test_native_id_before_the_name_is_kept() -> None:
+    native = NativeToolCalls()
+    out = native.feed({"choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "id": "call_poe_1", "function": {"arguments": '{"ci'}}]}}]})
+    out += native.feed({"choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "function": {"name": "get_weather", "arguments": 'ty": "X"}'}}]}}]})
+    assert [tuple(m) for m in merge(out)] == [(TOOL_CALL, 0, "get_weather", '{"city": "X"}')]
+    assert out[0][2] == "call_poe_1"

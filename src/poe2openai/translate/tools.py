@@ -454,7 +454,7 @@ class NativeToolCalls:
 
     def __init__(self) -> None:
         self._by_poe: dict[Any, _Call] = {}  # Poe's index → its current call
-        self._orphans: dict[Any, str] = {}
+        self._orphans: dict[Any, tuple[str, str | None]] = {}  # before the name: args, id
         self._all: list[_Call] = []
         #: The ``usage`` object of a trailing usage chunk, when Poe sends one.
         self.usage: dict[str, Any] | None = None
@@ -514,13 +514,16 @@ class NativeToolCalls:
         named = isinstance(name, str) and bool(name)
         if current is None or (named and poe_id is not None and poe_id != current.poe_id):
             if not named:
-                self._orphans[key] = self._orphans.get(key, "") + args
+                prev_args, prev_id = self._orphans.get(key, ("", None))
+                self._orphans[key] = (prev_args + args, prev_id or poe_id)
                 return
+            orphan_args, orphan_id = self._orphans.pop(key, ("", None))
+            poe_id = poe_id or orphan_id
             current = _Call(len(self._all), poe_id)
             self._all.append(current)
             self._by_poe[key] = current
             out.append((TOOL_CALL, current.index, poe_id or new_call_id(), name))
-            args = self._orphans.pop(key, "") + args
+            args = orphan_args + args
         if args:
             current.length += len(args)
             out.append((TOOL_ARGS, current.index, args))
