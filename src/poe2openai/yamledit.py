@@ -85,7 +85,11 @@ def _set_post(container: Container, key: Any, token: CommentToken | None) -> Non
 def _take_following(container: Container, key: Any) -> str:
     """Cut the comment lines that follow ``container[key]`` (not its own end-of-line
     comment) out of the file and return them."""
-    owner, leaf = _tail_slot(container, key)
+    return _cut_following(*_tail_slot(container, key))
+
+
+def _cut_following(owner: Any, leaf: Any) -> str:
+    """Cut the comment lines after the end-of-line comment of ``owner[leaf]``."""
     token = _get_post(owner, leaf)
     if token is None or not isinstance(token.value, str):
         return ""
@@ -211,19 +215,7 @@ def _append(container: Container, key: Any, value: Any,
 
 def _take_following_direct(container: Container, key: Any) -> str:
     """Like :func:`_take_following` for an empty collection's own key."""
-    token = _get_post(container, key)
-    if token is None or not isinstance(token.value, str):
-        return ""
-    text = token.value
-    newline = text.find("\n")
-    if newline < 0:
-        return ""
-    own, following = text[: newline + 1], text[newline + 1 :]
-    if own.strip():
-        token.value = own
-    else:
-        _set_post(container, key, None)
-    return following
+    return _cut_following(container, key)
 
 
 def _add_at_end(doc: CommentedMap, key: str, value: Any) -> None:
