@@ -35,9 +35,10 @@ def test_roles_and_content_shapes() -> None:
         {"role": "user", "content": "now"},
     ])
     q = build_poe_query(parse_chat_request(body), BOT)
-    assert [m["role"] for m in q["query"]] == ["system", "system", "user", "bot", "bot", "user"]
+    # The empty assistant turn (content null, no tool calls) is left out.
+    assert [m["role"] for m in q["query"]] == ["system", "system", "user", "bot", "user"]
     # Array text parts are joined verbatim: never JSON-escaped (the original's bug B7).
-    assert [m["content"] for m in q["query"]] == ["sys", "dev", "a\nb\\c\nd", "", "prev", "now"]
+    assert [m["content"] for m in q["query"]] == ["sys", "dev", "a\nb\\c\nd", "prev", "now"]
     assert all(m["content_type"] == "text/markdown" for m in q["query"])
     assert q["version"] == "1.2" and q["type"] == "query"
     assert "temperature" not in q and "stop_sequences" not in q

@@ -187,4 +187,8 @@ def build_poe_query(req: ChatRequest, model: ResolvedModel) -> dict[str, Any]:
     if req.logit_bias:
         body["logit_bias"] = req.logit_bias
     apply_tools(body, req, model)
+    # An assistant turn with nothing in it (content null, no tool calls) says nothing to
+    # the bot; an empty bot message would only confuse it.
+    body["query"] = [m for m in body["query"] if m["role"] != "bot" or m["content"].strip()
+                     or m.get("attachments") or m.get("message_type")]
     return body
