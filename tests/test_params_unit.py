@@ -160,3 +160,8 @@ def test_parameters_go_on_the_last_user_message() -> None:
     only_system = [{"role": "system", "content": "s"}]
     attach_parameters(only_system, {"y": 2})
     assert only_system[0]["parameters"] == {"y": 2}
+
+
+def test_a_null_the_bot_has_no_use_for_is_not_reported_as_dropped() -> None:
+    plan = resolve(CLAUDE, foo=None, bar=1)
+    assert plan.dropped == ["bar"]

@@ -192,7 +192,8 @@ def resolve_parameters(candidates: list[Candidate], schema: list[dict[str, Any]]
         if known is not None and name not in known:
             mapped = _map_effort(c, known, explicit_budget) if c.kind == "effort" else None
             if mapped is None:
-                dropped.append(c.path)
+                if value is not None:  # a null the bot has no use for was not "carried"
+                    dropped.append(c.path)
                 continue
             name, value = mapped
         elif known is None and c.kind == "if_known":
