@@ -62,7 +62,8 @@ class Stage(Protocol):
     it does not handle. ``flush`` gives what it held back when the answer ends.
     A stage whose ``active`` turns false is dropped, so it costs nothing after.
     A stage may also have a ``finished`` attribute: once true, the answer is over
-    (e.g. text after an XML tool call) and the translator stops (``done``).
+    (e.g. text after an XML tool call) and the translator stops (``done``); and a true
+    ``makes_tool_calls`` attribute if it can turn text into tool calls.
     """
 
     active: bool
@@ -75,8 +76,8 @@ class Stage(Protocol):
 class ResponseTranslator:
     """The state of one answer: feed it event batches, get output items."""
 
-    __slots__ = ("_native", "_replacement", "_sent", "done", "finish_reason", "options",
-                 "stages", "streaming", "suggested_replies")
+    __slots__ = ("_native", "_replacement", "_sent", "_tools", "done", "finish_reason",
+                 "options", "stages", "streaming", "suggested_replies")
 
     def __init__(self, options: ModelOptions = DEFAULT_OPTIONS, *, streaming: bool = True,
                  stages: list[Stage] | None = None) -> None:
@@ -89,6 +90,8 @@ class ResponseTranslator:
         self.finish_reason = "stop"
         self.suggested_replies: list[str] = []
         self._native: NativeToolCalls | None = None  # created by the first json event
+        # Whether tool calls can appear at all: only then are output items checked for them.
+        self._tools = any(getattr(st, "makes_tool_calls", False) for st in self.stages)
 
     def feed(self, events: list[Event]) -> list[Out]:
         out: list[Out] = []
@@ -130,7 +133,7 @@ class ResponseTranslator:
         if self.stages and (out or self.done):
             # After an error, whatever a stage still holds is dropped, not flushed.
             out = self._run_stages(out, flush=self.done and not (out and out[-1][0] == ERROR))
-        if out and self.finish_reason != "tool_calls":
+        if self._tools and out and self.finish_reason != "tool_calls":
             self._check_tool_calls(out)
         return out
 
@@ -139,6 +142,7 @@ class ResponseTranslator:
             from .tools import NativeToolCalls
 
             self._native = NativeToolCalls()
+            self._tools = True
         items = self._native.feed(data)
         if self._native.finish_reason and self.finish_reason == "stop":
             self.finish_reason = self._native.finish_reason
@@ -186,7 +190,7 @@ class ResponseTranslator:
         self.done = True
         if own and self.stages:
             out = self._run_stages(out, flush=True)
-        if own and out and self.finish_reason != "tool_calls":
+        if own and self._tools and out and self.finish_reason != "tool_calls":
             self._check_tool_calls(out)
         return out
 

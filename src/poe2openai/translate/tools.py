@@ -579,6 +579,9 @@ class XmlToolCalls:
     (``finished``), so a model that goes on with made-up results is cut off.
     """
 
+    #: This stage turns text into tool calls (the translator then watches for them).
+    makes_tool_calls: Final = True
+
     __slots__ = ("_at_line_start", "_buf", "_index", "_open", "_opts", "_pre", "_state",
                  "active", "finished")
 
