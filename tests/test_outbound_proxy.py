@@ -27,8 +27,16 @@ from tests.helpers import AUTH, chat_body
      "http://p:1"),
     ("https://notpoe.com", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "poe.com"}, "http://p:1"),
 ])
-def test_proxy_for(url: str, env: dict[str, str], expected: str | None) -> None:
-    assert proxy_for(url, env) == expected
+def test_proxy_for(url: str, env: dict[str, str], expected: str | None,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert proxy_for(url) == expected
 
 
 async def test_requests_go_through_the_proxy(make_proxy: Callable[..., Awaitable[TestClient[Any, Any]]],

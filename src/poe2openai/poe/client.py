@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
-from collections.abc import Mapping
+import urllib.request
 from typing import Any
 from urllib.parse import quote
 
@@ -140,15 +139,13 @@ class PoeStream:
 class PoeClient:
     """Poe's HTTP API over one pooled :class:`aiohttp.ClientSession`."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, upload_url: str,
-                 environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, upload_url: str) -> None:
         self._session = session
         self._bot_url = base_url.rstrip("/") + "/bot/"
         self._models_url = base_url.rstrip("/") + "/v1/models"
         self._upload_url = upload_url
-        env = os.environ if environ is None else environ
-        self._proxy = proxy_for(base_url, env)
-        self._upload_proxy = proxy_for(upload_url, env)
+        self._proxy = proxy_for(base_url)
+        self._upload_proxy = proxy_for(upload_url)
         for url, proxy in ((base_url, self._proxy), (upload_url, self._upload_proxy)):
             if proxy:
                 log.info("Requests to %s go through the proxy %s", URL(url).host,
@@ -275,17 +272,18 @@ async def _upload_error(resp: aiohttp.ClientResponse) -> ProxyError:
     return map_upload_error(resp.status, body, {k.lower(): v for k, v in resp.headers.items()})
 
 
-def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
-    """The outbound proxy for ``url`` from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
-    (either case) unless ``NO_PROXY`` exempts its host; looked up once, not per request."""
+def proxy_for(url: str) -> str | None:
+    """The outbound proxy for ``url`` from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``, either case), by the standard library's rules; looked up
+    once at start, not per request."""
     target = URL(url)
-    env = {k.lower(): v for k, v in environ.items() if k.lower().endswith("_proxy") and v}
-    host = target.host or ""
-    for entry in env.get("no_proxy", "").split(","):
-        entry = entry.strip().lower().lstrip(".")
-        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
-            return None
-    return env.get(f"{target.scheme}_proxy") or env.get("all_proxy")
+    proxies = urllib.request.getproxies_environment()
+    # proxy_bypass_environment is in every CPython (requests uses it) but not in typeshed.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if bypass(target.host or "", proxies):
+        return None
+    proxy: str | None = proxies.get(target.scheme) or proxies.get("all")
+    return proxy
 
 
 def _describe(exc: BaseException) -> str:
