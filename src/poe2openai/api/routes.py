@@ -46,7 +46,7 @@ async def get_model(request: web.Request) -> web.Response:
 async def _models(request: web.Request) -> list[dict[str, Any]]:
     model_map = request.app[keys.REGISTRY].current
     try:
-        raw = await request.app[keys.CATALOG].get(getattr(model_map, "api_token", None))
+        raw = await request.app[keys.CATALOG].get(model_map.api_token)
     except ProxyError as err:
         # Poe's list is unavailable and nothing is cached: the models the map names
         # (custom models, aliases) are still usable, so list those rather than fail.

@@ -153,7 +153,7 @@ async def _bot_schema(app: web.Application, bot: str) -> list[dict[str, Any]] | 
     """
     catalog = app[keys.CATALOG]
     fetch = asyncio.ensure_future(
-        catalog.get(getattr(app[keys.REGISTRY].current, "api_token", None)))
+        catalog.get(app[keys.REGISTRY].current.api_token))
     fetch.add_done_callback(_ignore_result)
     try:
         async with asyncio.timeout(_SCHEMA_WAIT):
