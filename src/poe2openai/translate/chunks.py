@@ -29,7 +29,7 @@ def completion_id() -> str:
 class ChunkEncoder:
     """Renders ``data: {chat.completion.chunk}\\n\\n`` frames for one response."""
 
-    __slots__ = ("_head", "_prefix", "_tail", "_tool_calls", "created", "id", "model")
+    __slots__ = ("_head", "_prefix", "_tail", "created", "id", "model")
 
     def __init__(self, id: str, created: int, model: str) -> None:
         self.id, self.created, self.model = id, created, model
@@ -40,7 +40,6 @@ class ChunkEncoder:
         self._head = b"data: " + head
         self._prefix = self._head + b',"choices":[{"index":0,"delta":{'
         self._tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
-        self._tool_calls = False
 
     def role(self) -> bytes:
         return self._prefix + b'"role":"assistant","content":""' + self._tail
@@ -68,7 +67,6 @@ class ChunkEncoder:
             if k == CONTENT or k == REASONING:
                 texts.append(item[1])
             elif k == TOOL_CALL:
-                self._tool_calls = True
                 call = {"index": item[1], "id": item[2], "type": "function",
                         "function": {"name": item[3], "arguments": ""}}
                 frames.append(self._prefix + b'"tool_calls":[' + dumps(call) + b"]" + self._tail)
