@@ -15,45 +15,18 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from .configfile import MISSING, Signature, atomic_write, read_snapshot, signature
 from .errors import ModelNotFound
 from .modelconfig import ConfigError, CustomModel, ModelConfig, parse_yaml
+from .modeloptions import DEFAULT_OPTIONS, ModelOptions, ReasoningFormat, ResolvedModel, ToolMode
 from .yamledit import apply_config
 
 __all__ = ["KEEP", "ConfigConflict", "ModelMap", "ModelOptions", "ModelRegistry",
            "ResolvedModel", "default_text", "same_config"]
 
 log = logging.getLogger(__name__)
-
-ToolMode = Literal["native", "xml"]
-ReasoningFormat = Literal["reasoning_content", "think", "hidden"]
-
-
-@dataclass(frozen=True, slots=True)
-class ModelOptions:
-    """Per-model behaviour (from models.yaml; defaults for bots not listed there)."""
-
-    #: The original project's flag for media bots: system messages are sent as user messages.
-    replace_response: bool = False
-    #: How tools reach the bot: Poe's native ``tools`` field, or an XML protocol in the prompt.
-    tool_mode: ToolMode = "native"
-    #: Where Poe's "Thinking..." text goes: ``reasoning_content``, inline ``<think>``, or nowhere.
-    reasoning_format: ReasoningFormat = "reasoning_content"
-    #: Default Poe bot parameters (protocol 1.2), overridden by the request's own.
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-
-DEFAULT_OPTIONS = ModelOptions()
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedModel:
-    requested: str  #: the name the client sent (echoed in responses)
-    bot: str  #: the Poe bot that answers
-    options: ModelOptions = DEFAULT_OPTIONS
-
 
 class ModelMap:
     """An immutable model map built from one parsed models.yaml.

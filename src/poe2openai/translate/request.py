@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..registry import ResolvedModel
+from ..modeloptions import ResolvedModel
 from .attachments import MEDIA_PARTS, TEXT_PARTS, MediaPart, collect_media
 from .params import Candidate, collect_candidates
 from .tools import ToolOptions, apply_tools, parse_tool_options

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..errors import ProxyError
 from ..poe.errors import map_error_event
-from ..registry import DEFAULT_OPTIONS, ModelOptions
+from ..modeloptions import DEFAULT_OPTIONS, ModelOptions
 
 if TYPE_CHECKING:
     from .tools import NativeToolCalls

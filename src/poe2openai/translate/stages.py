@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..registry import ResolvedModel
+from ..modeloptions import ResolvedModel
 from .media import MediaStage
 from .reasoning import ReasoningSplitter
 from .request import ChatRequest

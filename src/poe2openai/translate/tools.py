@@ -45,7 +45,7 @@ from ..jsonlib import JSONDecodeError, dumps_str, loads
 from .response import CONTENT, REASONING, RESET, TOOL_ARGS, TOOL_CALL, Out
 
 if TYPE_CHECKING:
-    from ..registry import ResolvedModel
+    from ..modeloptions import ResolvedModel
     from .request import ChatRequest
 
 __all__ = ["FirstToolCallOnly", "NativeToolCalls", "ToolOptions", "XmlToolCalls",
