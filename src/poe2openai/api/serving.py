@@ -18,12 +18,11 @@ from aiohttp import web
 from .. import keys
 from ..errors import (
     AuthenticationFailed,
-    InvalidRequest,
     ProxyError,
     UpstreamError,
     UpstreamUnavailable,
 )
-from ..jsonlib import JSONDecodeError, dumps, loads
+from ..jsonlib import dumps
 from ..poe.client import PoeEvent, PoeStream
 from ..registry import ResolvedModel
 from ..tokenizer import TOKENIZER
@@ -39,6 +38,7 @@ from ..translate.response import (
 from ..translate.stages import make_stages
 from ..translate.usage import make_usage, query_prompt_tokens, upstream_usage
 from .accesslog import MODEL
+from .body import read_json
 from .streams import StreamState
 
 __all__ = ["bearer_key", "chat_completions", "read_json"]
@@ -70,30 +70,6 @@ def bearer_key(request: web.Request) -> str:
             "Malformed Authorization header: expected 'Bearer <your Poe API key>'."
         )
     return key
-
-
-#: Bodies larger than this are parsed in a worker thread, a few at a time.
-LARGE_BODY = 1024 * 1024
-
-
-async def read_json(request: web.Request) -> Any:
-    size = request.content_length
-    if size is not None and size <= LARGE_BODY:
-        return _parse_json(await request.read())
-    async with request.app[keys.LARGE_BODIES]:
-        raw = await request.read()
-        if len(raw) <= LARGE_BODY:
-            return _parse_json(raw)
-        return await asyncio.to_thread(_parse_json, raw)
-
-
-def _parse_json(raw: bytes) -> Any:
-    if not raw or raw.isspace():
-        raise InvalidRequest("The request body is empty; expected a JSON object.")
-    try:
-        return loads(raw)
-    except JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
