@@ -12,8 +12,6 @@ import textwrap
 from aiohttp import web
 
 from . import __version__
-from .api.accesslog import AccessLogger
-from .app import create_app
 from .settings import SETTINGS, SettingsError, load_settings
 
 log = logging.getLogger("poe2openai")
@@ -30,7 +28,8 @@ def _epilog() -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poe2openai",
-        description="OpenAI-compatible API server for the bots on Poe.",
+        description="OpenAI-compatible API server for the bots on Poe. "
+                    "Proxy keys: poe2openai keys --help.",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -57,7 +56,15 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        from .team.cli import main as keys_main
+
+        return keys_main(argv[1:])
     args = _parser().parse_args(argv)
+    from .api.accesslog import AccessLogger  # not needed by `keys`: imported here
+    from .app import create_app
+
     env = dict(os.environ)
     if args.host:
         env["HOST"] = args.host
