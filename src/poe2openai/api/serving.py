@@ -27,6 +27,7 @@ from ..poe.client import PoeEvent, PoeStream
 from ..registry import ResolvedModel
 from ..tokenizer import TOKENIZER
 from ..translate.chunks import DONE, ChunkEncoder, completion_id, make_completion, now
+from ..translate.headers import name_list
 from ..translate.params import attach_parameters, resolve_parameters
 from ..translate.request import ChatRequest, build_poe_query, parse_chat_request
 from ..translate.response import (
@@ -95,7 +96,7 @@ async def _answer(request: web.Request, req: ChatRequest, model: ResolvedModel,
     attach_parameters(query["query"], parameters)
     headers: dict[str, str] = {}
     if req.dropped:
-        headers["x-dropped-params"] = ", ".join(req.dropped)
+        headers["x-dropped-params"] = name_list(req.dropped)  # client names: always sendable
     if req.stream:
         return await _stream(request, req, model, query, api_key, headers)
     return await _complete(request, req, model, query, api_key, headers)
