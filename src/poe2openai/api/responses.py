@@ -1,0 +1,77 @@
+"""The Responses face: ``POST /v1/responses``, ``GET``/``DELETE /v1/responses/{id}``.
+
+Parsing and encoding are in ``translate/responses_*.py``; the answer comes from the
+shared loop (:func:`.answer.answer`). Errors use the OpenAI envelope, as on Chat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from aiohttp import web
+
+from .. import keys
+from ..errors import NotFound
+from ..jsonlib import dumps
+from ..translate.conversation import Conversation
+from ..translate.responses_encode import ResponsesExchange, output_turns
+from ..translate.responses_request import parse_responses_request
+from .answer import answer
+from .body import read_json
+from .credentials import bearer_key
+from .response_store import StoredResponse
+
+__all__ = ["create_response", "delete_response", "get_response"]
+
+log = logging.getLogger(__name__)
+
+
+def _not_found(rid: str, param: str | None = None) -> NotFound:
+    return NotFound(f"No stored response with id '{rid}' (it may have expired, been "
+                    "deleted, created with store=false, or by another API key).", param=param)
+
+
+def _continue(conv: Conversation, previous: StoredResponse) -> None:
+    """Put the stored conversation before this request's turns."""
+    shift = len(previous.turns)
+    conv.turns[:0] = [dataclasses.replace(t, calls=list(t.calls)) for t in previous.turns]
+    conv.media = [dataclasses.replace(m, message=m.message + shift) for m in conv.media]
+    conv.attachments = dict(previous.attachments)
+
+
+async def create_response(request: web.Request) -> web.StreamResponse:
+    api_key = bearer_key(request)
+    parsed = parse_responses_request(await read_json(request))
+    conv = parsed.conv
+    store = request.app[keys.RESPONSES]
+    if parsed.previous_response_id is not None:
+        previous = store.get(api_key, parsed.previous_response_id)
+        if previous is None:
+            raise _not_found(parsed.previous_response_id, "previous_response_id")
+        _continue(conv, previous)
+    exchange = ResponsesExchange(conv, parsed.settings)
+    resp = await answer(request, exchange, conv, api_key)
+    done = exchange.response
+    if parsed.settings.store and done is not None and done["status"] != "failed" \
+            and done["status"] != "in_progress":
+        store.put(api_key, done, conv.turns + output_turns(done), conv.attachments)
+    return resp
+
+
+async def get_response(request: web.Request) -> web.Response:
+    api_key = bearer_key(request)
+    rid = request.match_info["response_id"]
+    entry = request.app[keys.RESPONSES].get(api_key, rid)
+    if entry is None:
+        raise _not_found(rid)
+    return web.Response(body=dumps(entry.response), content_type="application/json")
+
+
+async def delete_response(request: web.Request) -> web.Response:
+    api_key = bearer_key(request)
+    rid = request.match_info["response_id"]
+    if not request.app[keys.RESPONSES].delete(api_key, rid):
+        raise _not_found(rid)
+    return web.Response(body=dumps({"id": rid, "object": "response", "deleted": True}),
+                        content_type="application/json")
