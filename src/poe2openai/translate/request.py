@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidRequest
+from ..jsonlib import MAX_DEPTH, too_deep
 from ..modeloptions import ResolvedModel
 from .attachments import MEDIA_PARTS, TEXT_PARTS, MediaPart, collect_media
 from .params import Candidate, collect_candidates
@@ -58,6 +59,7 @@ class ChatRequest:
 def parse_chat_request(body: Any) -> ChatRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    check_nesting(body)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")
@@ -121,6 +123,15 @@ def parse_chat_request(body: Any) -> ChatRequest:
     req.param_candidates = collect_candidates(body)
     req.dropped = sorted(k for k in body if k not in _KNOWN and body[k] is not None)
     return req
+
+
+def check_nesting(body: dict[str, Any]) -> None:
+    """400 naming the path when ``body`` nests deeper than :data:`MAX_DEPTH` levels: such
+    values could not be written into the Poe query (or a tool-call history)."""
+    deep = too_deep(body)
+    if deep is not None:
+        raise InvalidRequest(f"'{deep}' is nested too deeply: a request's JSON may be nested "
+                             f"at most {MAX_DEPTH} levels deep.", param=deep)
 
 
 def content_text(content: Any, path: str) -> str:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InvalidRequest
-from ..jsonlib import JSONDecodeError, dumps_str, loads
+from ..jsonlib import JSONDecodeError, dumps_str, loads, too_deep
 from .response import CONTENT, REASONING, RESET, TOOL_ARGS, TOOL_CALL, Out
 
 if TYPE_CHECKING:
@@ -350,6 +350,8 @@ def render_call(name: str, arguments: str) -> str:
     try:
         args = loads(arguments) if arguments.strip() else {}
     except JSONDecodeError:
+        args = None
+    if too_deep(args) is not None:  # parses, but could not be written back as JSON
         args = None
     lines = ["<tool_call>", f'<invoke name="{_attr(name)}">']
     if isinstance(args, dict):

@@ -1,0 +1,94 @@
+"""Request values the server cannot pass on are a 400 naming the field, never a 500.
+
+JSON nested deeper than the encoder writes (tool schemas, tool-call arguments sent as
+objects, bot parameters), numbers too large to encode, malformed ``allowed_tools``; and two
+details of OpenAI's schema (``n: 1.0``, a conversation of empty assistant turns).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from poe2openai.jsonlib import MAX_DEPTH, too_deep
+from poe2openai.registry import ModelOptions
+from tests.fake_poe import FakePoe
+from tests.hardening import nested, still_answers
+from tests.helpers import AUTH, assert_openai_error, chat_body
+from tests.model_options import use_options
+
+
+def _tool(parameters: Any) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": "f", "parameters": parameters}}
+
+
+def _history(arguments: Any) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": "Hi"},
+            {"role": "assistant", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"}]
+
+
+# --- nesting ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("model", "extra", "param"), [
+    ("GPT-4o", {"tools": [_tool(nested(300))]}, "tools[0].function.parameters.a.a"),
+    ("GPT-4o", {"messages": _history(nested(300))},
+     "messages[1].tool_calls[0].function.arguments.a.a"),
+    ("Some-Private-Bot", {"custom_option": nested(300)}, "custom_option.a.a"),
+    ("Some-Private-Bot", {"extra_body": {"custom_option": nested(300)}},
+     "extra_body.custom_option.a.a"),
+    ("Some-Private-Bot", {"custom_option": nested(MAX_DEPTH)}, "custom_option.a.a"),
+])
+async def test_json_nested_too_deep_is_a_400_naming_the_field(
+        proxy: TestClient[Any, Any], fake_poe: FakePoe, stream: bool, model: str,
+        extra: dict[str, Any], param: str) -> None:
+    body = chat_body(model=model, stream=stream)
+    body.update(extra)
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json=body)
+    err = await assert_openai_error(resp, 400, "invalid_request_error")
+    assert err["param"].startswith(param), err
+    assert len(err["param"]) < 300
+    assert "nested too deeply" in err["message"]
+    assert not fake_poe.queries
+    await still_answers(proxy)
+
+
+async def test_nesting_up_to_the_limit_is_passed_on(proxy: TestClient[Any, Any],
+                                                    fake_poe: FakePoe) -> None:
+    # The body is level 1, the option's value level 2: MAX_DEPTH levels in all.
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json=chat_body(
+        model="Some-Private-Bot", custom_option=nested(MAX_DEPTH - 1)))
+    assert resp.status == 200
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH,
+                            json=chat_body(tools=[_tool(nested(40))]))
+    assert resp.status == 200
+    assert fake_poe.last is not None and fake_poe.last.tools is not None
+
+
+async def test_xml_history_with_deep_arguments_text_is_passed_as_text(
+        proxy: TestClient[Any, Any], fake_poe: FakePoe) -> None:
+    """Arguments sent as a JSON string are the client's text: too deep to re-encode
+    as parameters, they reach the bot as they are."""
+    use_options(proxy, {"XmlBot": ModelOptions(tool_mode="xml")})
+    arguments = json.dumps({"x": nested(300)})
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json={
+        "model": "XmlBot", "messages": _history(arguments), "tools": [_tool({})]})
+    assert resp.status == 200
+    assert fake_poe.last is not None
+    assert arguments in fake_poe.last.query[1]["content"]
+    await still_answers(proxy)
+
+
+def test_too_deep_names_the_first_value_past_the_limit() -> None:
+    assert too_deep({"a": [1, {"b": []}]}, 4) is None
+    assert too_deep({"a": [1, {"b": []}]}, 3) == "a[1].b"
+    assert too_deep({"a": [1, {"b": []}]}, 2) == "a[1]"
+    assert too_deep([[[]]], 1) == "[0]"
+    assert too_deep("text") is None and too_deep(nested(10 ** 4), 10 ** 4) is None
+    long = too_deep({"k" * 150: {"k" * 150: {}}}, 2)
+    assert long == "k" * 150 + "…"
