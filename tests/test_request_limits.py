@@ -92,3 +92,36 @@ def test_too_deep_names_the_first_value_past_the_limit() -> None:
     assert too_deep("text") is None and too_deep(nested(10 ** 4), 10 ** 4) is None
     long = too_deep({"k" * 150: {"k" * 150: {}}}, 2)
     assert long == "k" * 150 + "…"
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("model", "extra", "param"), [
+    ("Claude-Sonnet-4.5", {"thinking": {"type": "enabled", "budget_tokens": 1e300}},
+     "thinking.budget_tokens"),
+    ("Some-Private-Bot", {"thinking": {"type": "enabled", "budget_tokens": 1e300}},
+     "thinking.budget_tokens"),
+    ("Some-Private-Bot", {"reasoning": {"max_tokens": 1e20}}, "reasoning.max_tokens"),
+    ("Some-Private-Bot", {"reasoning": {"max_tokens": 2**31}}, "reasoning.max_tokens"),
+    ("Some-Private-Bot", {"google": {"thinking_config": {"thinking_budget": 1e19}}},
+     "google.thinking_config.thinking_budget"),
+    ("Some-Private-Bot", {"extra_body": {"reasoning": {"max_tokens": 1e20}}},
+     "extra_body.reasoning.max_tokens"),
+])
+async def test_budgets_too_large_to_encode_are_a_400(
+        proxy: TestClient[Any, Any], fake_poe: FakePoe, model: str, extra: dict[str, Any],
+        param: str) -> None:
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH,
+                            json=chat_body(model=model, **extra))
+    await assert_openai_error(resp, 400, "invalid_request_error", param=param)
+    assert not fake_poe.queries
+    await still_answers(proxy)
+
+
+async def test_the_largest_budget_is_passed_on(proxy: TestClient[Any, Any],
+                                               fake_poe: FakePoe) -> None:
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json=chat_body(
+        model="Some-Private-Bot", reasoning={"max_tokens": float(2**31 - 1)}))
+    assert resp.status == 200
+    assert fake_poe.last is not None and fake_poe.last.last_user_message is not None
+    assert fake_poe.last.last_user_message["parameters"] == {"thinking_budget": 2**31 - 1}

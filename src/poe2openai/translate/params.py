@@ -160,10 +160,16 @@ def _collect(src: dict[str, Any], prefix: str, mapped: list[Candidate],
         direct.append(Candidate(key, value, prefix + key, top or key))
 
 
+#: Largest token budget taken (a 32-bit count; larger numbers could not even be encoded).
+MAX_BUDGET: Final = 2**31 - 1
+
+
 def _budget(value: Any, path: str, *, allow_dynamic: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or value != int(value) or (value < 0 and not (allow_dynamic and value == -1)):
-        raise InvalidRequest(f"'{path}' must be a whole number of tokens, 0 or more.", param=path)
+            or value != int(value) or (value < 0 and not (allow_dynamic and value == -1)) \
+            or value > MAX_BUDGET:
+        raise InvalidRequest(f"'{path}' must be a whole number of tokens from 0 to "
+                             f"{MAX_BUDGET}.", param=path)
     return int(value)
 
 
