@@ -125,3 +125,16 @@ async def test_the_largest_budget_is_passed_on(proxy: TestClient[Any, Any],
     assert resp.status == 200
     assert fake_poe.last is not None and fake_poe.last.last_user_message is not None
     assert fake_poe.last.last_user_message["parameters"] == {"thinking_budget": 2**31 - 1}
+
+
+# --- tool_choice --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("listed", [True, 5, "f", {"f": 1}, None])
+async def test_allowed_tools_that_is_not_a_list_is_a_400(
+        proxy: TestClient[Any, Any], fake_poe: FakePoe, listed: Any) -> None:
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json=chat_body(
+        tools=[_tool({})],
+        tool_choice={"type": "allowed_tools", "allowed_tools": {"tools": listed}}))
+    await assert_openai_error(resp, 400, "invalid_request_error",
+                              param="tool_choice.allowed_tools.tools")
+    assert not fake_poe.queries

@@ -198,8 +198,12 @@ def _parse_choice_object(choice: dict[str, Any], opts: ToolOptions) -> None:
         if mode not in ("auto", "required"):
             raise InvalidRequest("tool_choice.allowed_tools.mode must be 'auto' or 'required'.",
                                  param="tool_choice")
+        listed = allowed.get("tools")
+        if not isinstance(listed, list):
+            raise InvalidRequest("tool_choice.allowed_tools.tools must be an array of tools.",
+                                 param="tool_choice.allowed_tools.tools")
         names = set()
-        for t in allowed.get("tools") or []:
+        for t in listed:
             fn = t.get("function") if isinstance(t, dict) else None
             name = fn.get("name") if isinstance(fn, dict) else (
                 t.get("name") if isinstance(t, dict) else None)
