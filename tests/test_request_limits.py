@@ -138,3 +138,13 @@ async def test_allowed_tools_that_is_not_a_list_is_a_400(
     await assert_openai_error(resp, 400, "invalid_request_error",
                               param="tool_choice.allowed_tools.tools")
     assert not fake_poe.queries
+
+
+# --- OpenAI's schema ----------------------------------------------------------------------
+
+async def test_n_may_be_written_as_a_float(proxy: TestClient[Any, Any]) -> None:
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json=chat_body(n=1.0))
+    assert resp.status == 200
+    for n in (2.0, 1.5, 0.0, -1.0, 1e300, "1", True):
+        resp = await proxy.post("/v1/chat/completions", headers=AUTH, json=chat_body(n=n))
+        await assert_openai_error(resp, 400, "invalid_request_error", param="n")

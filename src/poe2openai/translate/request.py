@@ -89,8 +89,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
         req.include_usage = opts.get("include_usage") is True
 
     n = body.get("n")
-    if n is not None:
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if n is not None:  # an integer; 1.0 is one too (as in JSON Schema)
+        if (not isinstance(n, int | float) or isinstance(n, bool) or not math.isfinite(n)
+                or n != int(n) or n < 1):
             raise InvalidRequest("'n' must be a positive integer.", param="n")
         if n > 1:
             raise InvalidRequest("Poe bots return one choice; 'n' must be 1.", param="n")
