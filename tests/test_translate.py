@@ -88,9 +88,8 @@ def test_bad_content_names_the_part() -> None:
             {"type": "text", "text": "x"}, {"type": "hologram"}]}])), BOT)
     assert info.value.param == "messages[0].content[1].type"
     assert "hologram" in info.value.message
-    r = parse_chat_request(req(messages=[{"role": "user", "content": 5}]))
-    with pytest.raises(InvalidRequest, match="content"):
-        build_poe_query(r, BOT)
+    with pytest.raises(InvalidRequest, match="content"):  # also found while parsing
+        parse_chat_request(req(messages=[{"role": "user", "content": 5}]))
 
 
 def ev(name: str, **data: Any) -> tuple[str, dict[str, Any]]:
@@ -186,10 +185,9 @@ def test_refusal_and_output_text_parts_are_text() -> None:
         {"role": "user", "content": "ok"}]))
     assert build_poe_query(r, BOT)["query"][1] == {
         "role": "bot", "content": "I can't.\nSorry.", "content_type": "text/markdown"}
-    bad = parse_chat_request(req(messages=[{"role": "assistant", "content": [
-        {"type": "refusal", "text": "wrong field"}]}]))
     with pytest.raises(InvalidRequest) as info:
-        build_poe_query(bad, BOT)
+        parse_chat_request(req(messages=[{"role": "assistant", "content": [
+            {"type": "refusal", "text": "wrong field"}]}]))
     assert info.value.param == "messages[0].content[0].refusal"
 
 

@@ -77,6 +77,10 @@ def parse_chat_request(body: Any) -> ChatRequest:
             )
     req = ChatRequest(model=model.strip(), messages=messages, raw=body)
     req.media = collect_media(messages)
+    # Every message's text is checked now, so that nothing the client sent can fail
+    # once files are being uploaded.
+    for i, msg in enumerate(messages):
+        content_text(msg.get("content"), f"messages[{i}].content")
 
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
