@@ -148,3 +148,27 @@ async def test_n_may_be_written_as_a_float(proxy: TestClient[Any, Any]) -> None:
     for n in (2.0, 1.5, 0.0, -1.0, 1e300, "1", True):
         resp = await proxy.post("/v1/chat/completions", headers=AUTH, json=chat_body(n=n))
         await assert_openai_error(resp, 400, "invalid_request_error", param="n")
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "assistant", "content": None}],
+    [{"role": "assistant"}, {"role": "assistant", "content": ""}],
+    [{"role": "assistant", "content": "  \n"}, {"role": "assistant", "content": []}],
+    [{"role": "assistant", "content": [{"type": "text", "text": ""}], "tool_calls": []}],
+])
+async def test_only_empty_assistant_turns_are_refused(
+        proxy: TestClient[Any, Any], fake_poe: FakePoe, messages: list[Any]) -> None:
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH,
+                            json={"model": "GPT-4o", "messages": messages})
+    await assert_openai_error(resp, 400, "invalid_request_error", param="messages")
+    assert not fake_poe.queries
+
+
+async def test_an_assistant_turn_with_text_alone_is_sent(proxy: TestClient[Any, Any],
+                                                         fake_poe: FakePoe) -> None:
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json={
+        "model": "GPT-4o", "messages": [{"role": "assistant", "content": None},
+                                        {"role": "assistant", "content": "Go on"}]})
+    assert resp.status == 200
+    assert fake_poe.last is not None
+    assert [m["content"] for m in fake_poe.last.query] == ["Go on"]

@@ -79,8 +79,14 @@ def parse_chat_request(body: Any) -> ChatRequest:
     req.media = collect_media(messages)
     # Every message's text is checked now, so that nothing the client sent can fail
     # once files are being uploaded.
-    for i, msg in enumerate(messages):
-        content_text(msg.get("content"), f"messages[{i}].content")
+    texts = [content_text(msg.get("content"), f"messages[{i}].content")
+             for i, msg in enumerate(messages)]
+    if not req.media and all(
+            msg["role"] == "assistant" and not text.strip()
+            and not (msg.get("tool_calls") or msg.get("function_call"))
+            for msg, text in zip(messages, texts, strict=True)):
+        raise InvalidRequest("'messages' has nothing to send: every message is an assistant "
+                             "turn without content.", param="messages")
 
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
