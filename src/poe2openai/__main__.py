@@ -39,14 +39,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if level in ("debug", "trace") else getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def _new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
@@ -62,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return keys_main(argv[1:])
     args = _parser().parse_args(argv)
-    from .api.accesslog import AccessLogger  # not needed by `keys`: imported here
-    from .app import create_app
+    from .app import create_app  # not needed by `keys`: imported here
+    from .team.logs import AccessLogger, setup_logging
 
     env = dict(os.environ)
     if args.host:
@@ -75,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"poe2openai: bad setting {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     log.info("poe2openai %s listening on http://%s:%d (Poe: %s, config: %s)", __version__,
              settings.host, settings.port, settings.poe_base_url, settings.config_dir.resolve())

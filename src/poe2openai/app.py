@@ -22,6 +22,7 @@ from .models import ModelCatalog
 from .poe.client import PoeClient
 from .registry import ModelRegistry
 from .settings import Settings
+from .team.routes import setup_ops
 from .upload_cache import FILE_NAME, UploadCache
 
 __all__ = ["create_app"]
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(add_cors_headers)
     setup_routes(app)
     app.add_subapp("/admin", create_admin_app(settings))
+    setup_ops(app)  # proxy keys, limits, /metrics, /readyz, usage log (poe2openai.team)
     return app
 
 

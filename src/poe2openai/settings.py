@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +71,17 @@ def _nonempty(raw: str) -> str:
     return raw.strip()
 
 
+def _secret(raw: str) -> str:
+    return raw.strip()
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("text", "json"):
+        raise ValueError(f"expected text or json, got {raw!r}")
+    return value
+
+
 def _origins(raw: str) -> tuple[str, ...]:
     items = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
     if not items:
@@ -128,10 +139,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATE_LIMIT_MS", "rate_limit_ms", _int(0, 3_600_000), "0",
             "Least time between the starts of two chat requests with the same API key, in ms "
             "(0: no limit). Requests queue for their turn, at most 30 s (then 429)."),
+    Setting("RESPONSES_MAX_STORED", "responses_max_stored", _int(0, 10**7), "1000",
+            "Responses API: most responses kept for previous_response_id (0: none kept)."),
+    Setting("RESPONSES_MAX_BYTES", "responses_max_bytes", _int(0, 2**40), "67108864",
+            "Responses API: memory budget of the stored responses, in bytes."),
+    Setting("RESPONSES_TTL", "responses_ttl", _float(1, 365 * 86400), "86400",
+            "Responses API: seconds a stored response is kept."),
     Setting("URL_CACHE_TTL_SECONDS", "url_cache_ttl_seconds", _int(0, 10 * 365 * 86400), "259200",
             "Seconds an uploaded attachment is reused for the same bytes or URL."),
     Setting("URL_CACHE_SIZE_MB", "url_cache_size_mb", _int(0, 1024 * 1024), "100",
             "Size budget of the upload cache, in MB of uploaded data (least recently used go first)."),
+    Setting("POE_API_KEY", "poe_api_key", _secret, "",
+            "The server's own Poe key: used upstream for clients holding proxy keys "
+            "(poe2openai keys), and for the point balance. Never logged or shown."),
+    Setting("POE_MIN_POINTS", "poe_min_points", _int(0, 10**12), "0",
+            "With POE_API_KEY: below this Poe point balance, new requests get 402 (0: off)."),
+    Setting("METRICS_TOKEN", "metrics_token", _secret, "",
+            "When set, GET /metrics needs 'Authorization: Bearer <token>'."),
+    Setting("LOG_FORMAT", "log_format", _log_format, "text",
+            "text, or json (one JSON object per log line)."),
+    Setting("USAGE_RETENTION_DAYS", "usage_retention_days", _int(0, 3650), "30",
+            "Days of per-request usage kept for the admin dashboard (0: none recorded)."),
 )
 
 
@@ -153,10 +181,18 @@ class Settings:
     cors_allow_origins: tuple[str, ...] = ("*",)
     reload_interval: float = 1.0
     admin_username: str = "admin"
+    responses_max_stored: int = 1000
+    responses_max_bytes: int = 67108864
+    responses_ttl: float = 86400.0
     admin_password: str = ""
     rate_limit_ms: int = 0
     url_cache_ttl_seconds: int = 259200
     url_cache_size_mb: int = 100
+    poe_api_key: str = field(default="", repr=False)
+    poe_min_points: int = 0
+    metrics_token: str = field(default="", repr=False)
+    log_format: str = "text"
+    usage_retention_days: int = 30
 
     @property
     def models_path(self) -> Path:

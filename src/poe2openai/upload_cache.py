@@ -82,12 +82,19 @@ class UploadCache:
         self.enabled = ttl_seconds > 0 and size_mb > 0
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self.hits = 0  #: lookups that found a live entry (for /metrics)
+        self.misses = 0
 
     async def get(self, key: str) -> CachedUpload | None:
         """The live entry for ``key`` (its last use is refreshed), or ``None``."""
         if not self.enabled:
             return None
-        return await self._run(self._get, None, key, time.time())
+        found: CachedUpload | None = await self._run(self._get, None, key, time.time())
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
 
     async def put(self, key: str, url: str, mime: str, size: int) -> None:
         """Remember an upload; evicts expired, then least recently used entries."""

@@ -1,0 +1,86 @@
+"""Log output: the access log (one line per request) and ``LOG_FORMAT=json``.
+
+Access-log fields: method, path (never the query string), face, model, key (the proxy
+key's name, ``-`` without one), status, duration, time to first byte, bytes sent, and
+the client's address. Neither an API key nor a Poe key is ever part of a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from ..api.accesslog import MODEL
+from ..jsonlib import dumps_str
+from .gate import OBSERVATION
+
+__all__ = ["AccessLogger", "JsonFormatter", "access_fields", "setup_logging"]
+
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: LogRecord attributes that are not "extra" fields.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message",
+                                                                                  "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, value in vars(record).items():
+            if name not in _STANDARD and not name.startswith("_"):
+                out[name] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return dumps_str(out)
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT_FORMAT))
+    logging.basicConfig(
+        level=logging.DEBUG if level in ("debug", "trace") else getattr(logging, level.upper()),
+        handlers=[handler], force=True)
+
+
+def access_fields(request: web.BaseRequest, response: web.StreamResponse,
+                  time: float) -> dict[str, Any]:
+    obs = request.get(OBSERVATION)
+    model = request.get(MODEL) or (obs.model if obs is not None else None)
+    return {
+        "method": request.method,
+        "path": request.path,
+        "face": obs.face if obs is not None else None,
+        "model": model,
+        "key": obs.key if obs is not None else None,
+        "status": response.status,
+        "duration": round(time, 4),
+        "ttfb": round(obs.ttfb, 4) if obs is not None and obs.ttfb is not None else None,
+        "bytes": response.body_length,
+        "remote": request.remote,
+    }
+
+
+class AccessLogger(AbstractAccessLogger):
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        f = access_fields(request, response, time)
+        extra = "".join(f" {k}={f[k]}" for k in ("face", "model", "key") if f[k] is not None)
+        if f["ttfb"] is not None:
+            extra += f" ttfb={f['ttfb']:.3f}s"
+        self.logger.info('%s "%s %s" %d %d %.3fs%s', f["remote"], f["method"], f["path"],
+                         f["status"], f["bytes"], time, extra, extra={"access": f})
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
