@@ -13,6 +13,7 @@ from aiohttp import web
 
 from . import keys
 from .admin import create_admin_app
+from .api.budget import BodyBudget
 from .api.middleware import add_cors_headers, error_middleware
 from .api.ratelimit import RateLimiter
 from .api.routes import setup_routes
@@ -27,8 +28,9 @@ from .upload_cache import FILE_NAME, UploadCache
 
 __all__ = ["create_app"]
 
-#: At most this many request bodies over ``LARGE_BODY`` bytes are read and parsed at once,
-#: so a burst of huge requests (inline images, PDFs) cannot exhaust memory.
+#: At most this many request bodies over ``LARGE_BODY`` bytes are parsed at once (in worker
+#: threads), so a burst of huge requests (inline images, PDFs) cannot take every CPU.
+#: Receiving them takes no slot: see ``api.body``.
 LARGE_BODY_READS = 2
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.REGISTRY] = ModelRegistry(settings.models_path)
     app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval)
     app[keys.LARGE_BODIES] = asyncio.Semaphore(LARGE_BODY_READS)
+    app[keys.BODY_BUDGET] = BodyBudget.for_max_request_size(settings.max_request_size)
     app[keys.RATE_LIMITER] = RateLimiter(settings.rate_limit_ms)
     app.cleanup_ctx.append(_registry_ctx)
     app.cleanup_ctx.append(_poe_ctx)

@@ -7,6 +7,7 @@ from typing import Final
 
 from aiohttp import web
 
+from .api.budget import BodyBudget
 from .api.ratelimit import RateLimiter
 from .api.streams import ActiveStreams
 from .attachments import Uploader
@@ -23,6 +24,8 @@ STREAMS: Final = web.AppKey("streams", ActiveStreams)
 UPLOADER: Final = web.AppKey("uploader", Uploader)
 #: The admin page's CSRF token (in the /admin sub-app).
 ADMIN_CSRF: Final = web.AppKey("admin_csrf", str)
-#: Bounds how many large request bodies are read and parsed at the same time.
+#: Bounds how many large request bodies are parsed (in worker threads) at the same time.
 LARGE_BODIES: Final = web.AppKey("large_bodies", asyncio.Semaphore)
+#: Bytes of request bodies being received at once, over all requests.
+BODY_BUDGET: Final = web.AppKey("body_budget", BodyBudget)
 RATE_LIMITER: Final = web.AppKey("rate_limiter", RateLimiter)

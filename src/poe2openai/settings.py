@@ -112,6 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CONFIG_DIR", "config_dir", _path, "./config", "Folder of models.yaml and the upload cache."),
     Setting("MAX_REQUEST_SIZE", "max_request_size", _int(1024, 2**40), "1073741824",
             "Largest request body accepted, in bytes (larger: 413)."),
+    Setting("BODY_READ_TIMEOUT", "body_read_timeout", _float(0.1, 86400), "60",
+            "Seconds a client gets to send a whole request body (then 408)."),
     Setting("POE_BASE_URL", "poe_base_url", _url, "https://api.poe.com",
             "Poe API root: bots at {POE_BASE_URL}/bot/{name}, models at {POE_BASE_URL}/v1/models."),
     Setting("POE_FILE_UPLOAD_URL", "poe_file_upload_url", _url,
@@ -170,6 +172,7 @@ class Settings:
     log_level: str = "info"
     config_dir: Path = Path("./config")
     max_request_size: int = 1073741824
+    body_read_timeout: float = 60.0
     poe_base_url: str = "https://api.poe.com"
     poe_file_upload_url: str = "https://www.quora.com/poe_api/file_upload_3RD_PARTY_POST"
     connect_timeout: float = 15.0
