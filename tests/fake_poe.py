@@ -31,7 +31,8 @@ API in short (see the docstrings for details):
 * Knobs: ``keys``, ``auth_failure`` ("http" | "event"), ``strict`` (default True: also 400 on an
   empty ``query``, a non-string ``version`` or ``content``, a ``content_type`` other than
   text/markdown / text/plain), ``upload_failure``, ``upload_delay``, ``models``,
-  ``models_failure``, ``models_delay``, ``balance``.
+  ``models_failure``, ``models_delay``, ``balance``, ``points_history`` (entries served by
+  ``GET /usage/points_history``, newest first, paged by ``limit`` and ``starting_after``).
 * On server shutdown all in-flight handlers (hang/sleep) are cancelled, so a test teardown
   never waits for them.
 
@@ -872,6 +873,7 @@ class FakePoe:
         self.upload_delay: float = 0.0
         self.balance: int = 1000
         self.balance_hits: int = 0
+        self.points_history: list[dict[str, Any]] = []
         self._scripts: dict[str, Script] = {}
         self._default: Script | None = None
         self._files: dict[str, tuple[str, str, bytes]] = {}  # id -> (name, content_type, data)
@@ -967,6 +969,7 @@ class FakePoe:
         app.router.add_get("/files/{id}/{name}", self._file)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/usage/current_balance", self._balance)
+        app.router.add_get("/usage/points_history", self._points_history)
         return app
 
     def _base(self, request: web.Request) -> str:
@@ -1236,6 +1239,24 @@ class FakePoe:
                 _err_body("Invalid API key", "authentication_error"), status=401
             )
         return web.json_response({"current_point_balance": self.balance})
+
+    async def _points_history(self, request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization") or ""
+        key = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+        if not key or (self.keys is not None and key not in self.keys):
+            return web.json_response(
+                _err_body("Invalid API key", "authentication_error"), status=401
+            )
+        limit = max(1, min(100, int(request.query.get("limit", "20"))))
+        entries = self.points_history
+        after = request.query.get("starting_after")
+        if after is not None:
+            ids = [e.get("query_id") for e in entries]
+            entries = entries[ids.index(after) + 1 :] if after in ids else []
+        page = entries[:limit]
+        return web.json_response(
+            {"has_more": len(entries) > limit, "length": len(page), "data": page}
+        )
 
 
 FAKE_POE_KEY: web.AppKey[FakePoe] = web.AppKey("fake_poe", FakePoe)

@@ -18,6 +18,7 @@ from aiohttp import web
 from .. import __version__, keys
 from ..settings import Settings
 from .auth import AdminAuth, csrf_middleware
+from .ops_views import setup_ops_routes
 from .views import setup_routes
 
 __all__ = ["admin_password", "create_admin_app"]
@@ -61,6 +62,7 @@ def create_admin_app(settings: Settings) -> web.Application:
             "ADMIN_PASSWORD to choose your own; this one changes at every start)")
         app.on_startup.append(_announce_password)
     setup_routes(app, STATIC_DIR, asset_version=__version__)
+    setup_ops_routes(app)  # /admin/dashboard: usage, Poe points, proxy keys
     return app
 
 

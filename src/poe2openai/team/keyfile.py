@@ -261,7 +261,8 @@ def create_key(path: Path, name: str, *, models: Any = None, rpm: int | None = N
 
     A revoked key of the same name is replaced; an active or expired one is an error.
     """
-    now = time.time() if now is None else now
+    now = float(int(time.time() if now is None else now))  # the file keeps whole seconds
+    expires = None if expires is None else float(int(expires))
     secret = new_secret()
     record = KeyRecord(name=check_name(name), digest=digest_of(secret), hint=secret[:8],
                        models=_patterns(models), rpm=_limit(rpm, "rpm"),
