@@ -19,15 +19,9 @@ from poe2openai.translate.response import (
     ResponseTranslator,
 )
 from poe2openai.translate.stages import make_stages
-from poe2openai.translate.tools import (
-    FirstToolCallOnly,
-    NativeToolCalls,
-    ToolOptions,
-    XmlToolCalls,
-    parse_block,
-    parse_tool_options,
-    render_call,
-)
+from poe2openai.translate.nativetools import FirstToolCallOnly, NativeToolCalls
+from poe2openai.translate.tooloptions import ToolOptions, parse_tool_options
+from poe2openai.translate.xmltools import XmlToolCalls, parse_block, render_call
 from tests.stage_utils import check_all_splits, merge, run
 
 C = CONTENT

@@ -64,7 +64,7 @@ def test_ignored_parameters_are_reported() -> None:
     r = parse_chat_request(req(top_p=1, user="u", seed=None, stream_options={"include_usage": True},
                                stream=True))
     assert r.dropped == ["top_p", "user"]
-    assert r.stream and r.include_usage
+    assert r.stream and r.stream_usage
 
 
 @pytest.mark.parametrize(("body", "param"), [
@@ -153,7 +153,7 @@ def chunks(raw: bytes) -> list[Any]:
 def test_chunk_encoder_bytes() -> None:
     enc = ChunkEncoder("chatcmpl-1", 1700000000, "my-model")
     frames = chunks(enc.role() + enc.encode([(CONTENT, "a"), (CONTENT, "b\n\"")])
-                    + enc.finish("stop") + enc.usage({"total_tokens": 3}) + DONE)
+                    + enc.finish_chunk("stop") + enc.usage({"total_tokens": 3}) + DONE)
     base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000,
             "model": "my-model", "system_fingerprint": None}
     choice = {"index": 0, "logprobs": None, "finish_reason": None}

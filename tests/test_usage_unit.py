@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from poe2openai.tokenizer import ENCODING_URL, Tokenizer, cache_file
+from poe2openai.translate.conversation import Usage
 from poe2openai.translate.usage import (
+    chat_usage,
     count_tokens,
-    make_usage,
     query_prompt_tokens,
     upstream_usage,
 )
@@ -108,8 +109,13 @@ def test_prompt_counts_messages_and_tool_definitions() -> None:
 def test_upstream_usage_normalised() -> None:
     assert upstream_usage({"prompt_tokens": 3, "completion_tokens": 4,
                            "completion_tokens_details": {"reasoning_tokens": 2},
-                           "prompt_tokens_details": {"cached_tokens": 1}}) == \
-        make_usage(3, 4, 2, 1)
+                           "prompt_tokens_details": {"cached_tokens": 1}}) == Usage(3, 4, 2, 1)
+    assert chat_usage(Usage(3, 4, 2, 1)) == {
+        "prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
+        "prompt_tokens_details": {"cached_tokens": 1, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 0,
+                                      "accepted_prediction_tokens": 0,
+                                      "rejected_prediction_tokens": 0}}
     assert upstream_usage({"prompt_tokens": 3}) is None
     assert upstream_usage({"prompt_tokens": True, "completion_tokens": 1}) is None
     assert upstream_usage(None) is None

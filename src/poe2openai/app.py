@@ -16,6 +16,7 @@ from .admin import create_admin_app
 from .api.budget import BodyBudget
 from .api.middleware import add_cors_headers, error_middleware
 from .api.ratelimit import RateLimiter
+from .api.response_store import ResponseStore
 from .api.routes import setup_routes
 from .api.streams import ActiveStreams
 from .attachments import Uploader
@@ -47,6 +48,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.LARGE_BODIES] = asyncio.Semaphore(LARGE_BODY_READS)
     app[keys.BODY_BUDGET] = BodyBudget.for_max_request_size(settings.max_request_size)
     app[keys.RATE_LIMITER] = RateLimiter(settings.rate_limit_ms)
+    app[keys.RESPONSES] = ResponseStore(settings.responses_max_stored,
+                                        settings.responses_max_bytes, settings.responses_ttl)
     app.cleanup_ctx.append(_registry_ctx)
     app.cleanup_ctx.append(_poe_ctx)
     app.cleanup_ctx.append(_uploads_ctx)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .api.budget import BodyBudget
 from .api.ratelimit import RateLimiter
+from .api.response_store import ResponseStore
 from .api.streams import ActiveStreams
 from .attachments import Uploader
 from .models import ModelCatalog
@@ -29,3 +30,5 @@ LARGE_BODIES: Final = web.AppKey("large_bodies", asyncio.Semaphore)
 #: Bytes of request bodies being received at once, over all requests.
 BODY_BUDGET: Final = web.AppKey("body_budget", BodyBudget)
 RATE_LIMITER: Final = web.AppKey("rate_limiter", RateLimiter)
+#: Stored Responses API responses (previous_response_id, GET/DELETE /v1/responses/{id}).
+RESPONSES: Final = web.AppKey("responses", ResponseStore)

@@ -12,6 +12,8 @@ from aiohttp.typedefs import Handler
 from .. import keys
 from ..errors import InternalError, MethodNotAllowed, NotFound, ProxyError, RequestTooLarge
 from ..jsonlib import dumps
+from ..translate.messages_encode import error_body, error_status
+from .messages import is_anthropic
 
 __all__ = ["add_cors_headers", "error_middleware", "error_response", "preflight"]
 
@@ -20,10 +22,15 @@ log = logging.getLogger(__name__)
 _ADMIN_PREFIX = "/admin"
 
 
-def error_response(err: ProxyError) -> web.Response:
+def error_response(err: ProxyError, request: web.BaseRequest | None = None) -> web.Response:
+    """The error in the envelope of the request's face: Anthropic's for the Messages face,
+    OpenAI's for every other."""
     headers = err.response_headers()
     if err.status >= 500 and err.retryable is None and "retry-after" in headers:
         headers.setdefault("x-should-retry", "true")
+    if request is not None and is_anthropic(request):
+        return web.Response(status=error_status(err), body=dumps(error_body(err)),
+                            headers=headers, content_type="application/json")
     return web.Response(status=err.status, body=dumps(err.body()), headers=headers,
                         content_type="application/json")
 
@@ -37,16 +44,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.log(logging.WARNING if err.status >= 500 else logging.INFO,
                 "%s %s -> %d %s: %s", request.method, request.path, err.status,
                 err.code or err.type, err.message)
-        return error_response(err)
+        return error_response(err, request)
     except web.HTTPException as exc:
         if exc.status < 400 or request.path.startswith(_ADMIN_PREFIX):
             raise
-        return error_response(_from_http_exception(request, exc))
+        return error_response(_from_http_exception(request, exc), request)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:
         log.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_response(InternalError("The server had an internal error."))
+        return error_response(InternalError("The server had an internal error."), request)
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ProxyError:
@@ -71,7 +78,8 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ProxyE
 
 
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_DEFAULT_HEADERS = "Authorization, Content-Type, Accept, OpenAI-Organization, OpenAI-Project, X-Stainless-*"
+_DEFAULT_HEADERS = ("Authorization, Content-Type, Accept, OpenAI-Organization, OpenAI-Project, "
+                    "X-Stainless-*, x-api-key, anthropic-version, anthropic-beta")
 _EXPOSE = "x-dropped-params, x-should-retry, retry-after, retry-after-ms"
 
 
@@ -90,7 +98,7 @@ async def preflight(request: web.Request) -> web.StreamResponse:
 
     A route handler rather than a middleware, so ordinary requests pay nothing for it.
     """
-    resp = web.Response(status=204, headers={"Allow": "GET, POST, OPTIONS"})
+    resp = web.Response(status=204, headers={"Allow": "GET, POST, DELETE, OPTIONS"})
     if "Origin" not in request.headers or "Access-Control-Request-Method" not in request.headers:
         return resp
     allow = _allowed_origin(request)
@@ -98,7 +106,7 @@ async def preflight(request: web.Request) -> web.StreamResponse:
         requested = request.headers.get("Access-Control-Request-Headers", "")
         names = [h.strip() for h in requested.split(",") if h.strip()]
         resp.headers["Access-Control-Allow-Origin"] = allow
-        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
         resp.headers["Access-Control-Allow-Headers"] = (
             ", ".join(n for n in names if _TOKEN.match(n) and n.lower() != "cookie")
             or _DEFAULT_HEADERS)

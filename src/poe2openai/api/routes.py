@@ -11,8 +11,10 @@ from aiohttp import web
 from .. import __version__, keys
 from ..errors import ModelNotFound, ProxyError
 from ..jsonlib import dumps
+from .chat import chat_completions
+from .messages import anthropic_models, count_tokens, create_message, wants_anthropic_list
 from .middleware import preflight
-from .serving import chat_completions
+from .responses import create_response, delete_response, get_response
 
 __all__ = ["setup_routes"]
 
@@ -31,7 +33,10 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    return _json({"object": "list", "data": await _models(request)})
+    models = await _models(request)
+    if wants_anthropic_list(request):  # Anthropic clients (Claude Code's model discovery)
+        return _json(anthropic_models(models))
+    return _json({"object": "list", "data": models})
 
 
 async def get_model(request: web.Request) -> web.Response:
@@ -64,11 +69,24 @@ async def healthz(request: web.Request) -> web.Response:
     return _json({"status": "ok", "version": __version__})
 
 
+async def root(request: web.Request) -> web.Response:
+    """``GET``/``HEAD /``: what this is (Claude Code probes it at start)."""
+    return _json({"name": "poe2openai", "version": __version__})
+
+
 def setup_routes(app: web.Application) -> None:
     add = app.router.add_route
-    for path in _variants("/chat/completions"):
-        add("POST", path, chat_completions)
-        add("OPTIONS", path, preflight)
+    for path, handler in (("/chat/completions", chat_completions),
+                          ("/responses", create_response),
+                          ("/messages", create_message),
+                          ("/messages/count_tokens", count_tokens)):
+        for variant in _variants(path):
+            add("POST", variant, handler)
+            add("OPTIONS", variant, preflight)
+    for prefix in ("/v1", "", "/v1/v1"):
+        app.router.add_get(prefix + "/responses/{response_id}", get_response)
+        add("DELETE", prefix + "/responses/{response_id}", delete_response)
+        add("OPTIONS", prefix + "/responses/{response_id}", preflight)
     for path in _variants("/models"):
         app.router.add_get(path, list_models)
         add("OPTIONS", path, preflight)
@@ -76,3 +94,4 @@ def setup_routes(app: web.Application) -> None:
         app.router.add_get(prefix + "/models/{model_id:.+}", get_model)
         add("OPTIONS", prefix + "/models/{model_id:.+}", preflight)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", root)

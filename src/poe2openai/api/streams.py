@@ -10,7 +10,6 @@ import logging
 from aiohttp import web
 
 from ..poe.client import PoeStream
-from ..translate.chunks import KEEPALIVE
 
 __all__ = ["ActiveStreams", "StreamState"]
 
@@ -21,11 +20,12 @@ class StreamState:
     """One open Poe answer; ``response`` is the client's stream, or ``None`` for a
     non-streaming request. ``last_write`` is the only thing the per-chunk path updates."""
 
-    __slots__ = ("closing", "last_write", "response", "upstream")
+    __slots__ = ("closing", "keepalive", "last_write", "response", "upstream")
 
     def __init__(self, response: web.StreamResponse | None, upstream: PoeStream,
-                 now: float) -> None:
+                 now: float, keepalive: bytes = b"") -> None:
         self.response = response
+        self.keepalive = keepalive  #: what the face writes while Poe is silent
         self.upstream = upstream
         self.last_write = now
         self.closing = False  #: the server is shutting down and ended this stream
@@ -61,7 +61,7 @@ class ActiveStreams:
                     continue
                 state.last_write = now
                 try:
-                    await response.write(KEEPALIVE)
+                    await response.write(state.keepalive)
                 except (ConnectionResetError, RuntimeError):
                     # The client left; its handler notices on its own next write or cancellation.
                     self.discard(state)

@@ -33,7 +33,7 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 from ..errors import InvalidRequest
 
 __all__ = ["MEDIA_PARTS", "TEXT_PARTS", "MediaPart", "collect_media", "decode_payload",
-           "digest", "parse_data_url"]
+           "digest", "media_from_data", "media_from_url", "parse_data_url"]
 
 #: Content part types that carry text (read by ``request.content_text``).
 #: Text parts: OpenAI's ``text`` and ``refusal`` (assistant history), the Responses API's
@@ -187,6 +187,28 @@ def _file_part(i: int, path: str, part: dict[str, Any]) -> MediaPart:
     mime = (_guess_type(filename) if filename else None) or "application/octet-stream"
     return MediaPart(i, path, field, "data", "", data, True, mime,
                      safe_name(filename or "", "file" + _ext(mime)))
+
+
+def media_from_url(i: int, path: str, field: str, url: str, *, image: bool,
+                   filename: str | None = None) -> MediaPart:
+    """A part given as a ``data:`` URL, an http(s) URL, or (files) bare base64; for the
+    faces whose parts carry the URL directly (Responses, Messages)."""
+    url = url.strip()
+    if image:
+        return _image_part(i, path, {"image_url": {"url": url}}) if not filename else \
+            _file_part(i, path, {"file": {"file_data": url, "filename": filename}})
+    return _file_part(i, path, {"file": {"file_data": url, "filename": filename}})
+
+
+def media_from_data(i: int, path: str, field: str, data: str, content_type: str,
+                    name: str = "") -> MediaPart:
+    """A base64 payload with its declared type (Anthropic's ``source.type: base64``)."""
+    if not _MIME_RE.fullmatch(content_type):
+        raise InvalidRequest(f"{field}: media_type {content_type!r} is not a MIME type.",
+                             param=field)
+    default = ("image" if content_type.startswith("image/") else "file") + _ext(content_type)
+    return MediaPart(i, path, field, "data", "", data.strip(), True, content_type,
+                     safe_name(name, default))
 
 
 def _url_part(i: int, path: str, field: str, url: str, *, default_type: str) -> MediaPart:

@@ -1,4 +1,4 @@
-"""OpenAI response bytes: stream chunks and the non-stream completion. Pure: no I/O.
+"""The Chat Completions encoder: stream chunks and the non-stream completion. Pure: no I/O.
 
 A stream chunk differs from the previous one only in its delta, so
 :class:`ChunkEncoder` renders the constant part (``id``, ``created``, ``model``…)
@@ -13,9 +13,12 @@ from typing import Any
 
 from ..errors import ProxyError
 from ..jsonlib import dumps
+from .conversation import Conversation, Usage
 from .response import CONTENT, ERROR, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .usage import chat_usage
 
-__all__ = ["DONE", "ChunkEncoder", "completion_id", "make_completion"]
+__all__ = ["DONE", "KEEPALIVE", "ChatExchange", "ChunkEncoder", "completion_id",
+           "make_completion"]
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
@@ -29,10 +32,11 @@ def completion_id() -> str:
 class ChunkEncoder:
     """Renders ``data: {chat.completion.chunk}\\n\\n`` frames for one response."""
 
-    __slots__ = ("_head", "_prefix", "_tail", "created", "id", "model")
+    __slots__ = ("_head", "_prefix", "_tail", "created", "id", "model", "wants_usage")
 
-    def __init__(self, id: str, created: int, model: str) -> None:
+    def __init__(self, id: str, created: int, model: str, *, usage: bool = False) -> None:
         self.id, self.created, self.model = id, created, model
+        self.wants_usage = usage  #: a final usage chunk (``stream_options.include_usage``)
         head = dumps({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
             "system_fingerprint": None,
@@ -43,6 +47,8 @@ class ChunkEncoder:
 
     def role(self) -> bytes:
         return self._prefix + b'"role":"assistant","content":""' + self._tail
+
+    start = role
 
     def content(self, text: str) -> bytes:
         return self._prefix + b'"content":' + dumps(text) + self._tail
@@ -88,16 +94,43 @@ class ChunkEncoder:
         text = texts[0] if len(texts) == 1 else "".join(texts)
         return self.content(text) if kind == CONTENT else self.reasoning(text)
 
-    def finish(self, reason: str) -> bytes:
+    def finish_chunk(self, reason: str) -> bytes:
         return (self._prefix + b'},"logprobs":null,"finish_reason":' + dumps(reason)
                 + b"}]}\n\n")
 
     def usage(self, usage: dict[str, Any]) -> bytes:
         return self._head + b',"choices":[],"usage":' + dumps(usage) + b"}\n\n"
 
+    def finish(self, reason: str, usage: Usage | None) -> bytes:
+        data = self.finish_chunk(reason)
+        if usage is not None:
+            data += self.usage(chat_usage(usage))
+        return data + DONE
+
+    def fail(self, err: ProxyError) -> bytes:
+        return self.error(err) + DONE
+
     @staticmethod
     def error(err: ProxyError) -> bytes:
         return b"data: " + dumps(err.body()) + b"\n\n"
+
+
+class ChatExchange:
+    """The Chat Completions face of one request (see ``api/answer.py``)."""
+
+    keepalive = KEEPALIVE
+
+    __slots__ = ("conv",)
+
+    def __init__(self, conv: Conversation) -> None:
+        self.conv = conv
+
+    def stream_encoder(self) -> ChunkEncoder:
+        return ChunkEncoder(completion_id(), now(), self.conv.model, usage=self.conv.stream_usage)
+
+    def complete(self, acc: Accumulator, reason: str, usage: Usage) -> dict[str, Any]:
+        return make_completion(id=completion_id(), created=now(), model=self.conv.model, acc=acc,
+                               finish_reason=reason, usage=chat_usage(usage))
 
 
 def make_completion(

@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 
 from .attachments import MediaPart
 from .params import Candidate
-from .tools import ToolOptions
+from .tooloptions import ToolOptions
 
 __all__ = ["FINISH_REASONS", "Conversation", "Role", "ToolCall", "Turn", "Usage"]
 

@@ -20,7 +20,7 @@ from ..jsonlib import dumps_str
 from .attachments import MediaPart, media_from_data, media_from_url
 from .conversation import Conversation, ToolCall, Turn
 from .params import Candidate, collect_candidates
-from .tools import ToolOptions
+from .tooloptions import ToolOptions
 
 __all__ = ["MESSAGES_FIELDS", "parse_messages_request"]
 

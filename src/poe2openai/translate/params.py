@@ -24,14 +24,14 @@ and merges the model's default parameters (``models.yaml``; request values win,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from ..errors import InvalidRequest
+from .schema import check_schema, is_num
 
 __all__ = ["OPENAI_PARAMS", "Candidate", "ParameterPlan", "attach_parameters",
-           "check_schema", "collect_candidates", "resolve_parameters"]
+           "collect_candidates", "resolve_parameters"]
 
 #: Chat Completions request fields. They are never sent as bot parameters.
 OPENAI_PARAMS: Final = frozenset({
@@ -77,21 +77,25 @@ class ParameterPlan:
     dropped: list[str]
 
 
-def collect_candidates(body: dict[str, Any]) -> list[Candidate]:
-    """Bot-parameter candidates in a request body, in precedence order (later wins)."""
+def collect_candidates(body: dict[str, Any],
+                       standard: frozenset[str] = OPENAI_PARAMS) -> list[Candidate]:
+    """Bot-parameter candidates in a request body, in precedence order (later wins).
+
+    ``standard`` is the face's own list of request fields: those are never bot parameters.
+    """
     mapped: list[Candidate] = []
     direct: list[Candidate] = []
-    _collect(body, "", mapped, direct, top_level=True)
+    _collect(body, "", mapped, direct, top_level=True, standard=standard)
     extra = body.get("extra_body")
     if extra is not None:
         if not isinstance(extra, dict):
             raise InvalidRequest("'extra_body' must be an object.", param="extra_body")
-        _collect(extra, "extra_body.", mapped, direct, top_level=False)
+        _collect(extra, "extra_body.", mapped, direct, top_level=False, standard=standard)
     return mapped + direct
 
 
 def _collect(src: dict[str, Any], prefix: str, mapped: list[Candidate],
-             direct: list[Candidate], *, top_level: bool) -> None:
+             direct: list[Candidate], *, top_level: bool, standard: frozenset[str]) -> None:
     top = prefix.rstrip(".") if prefix else ""
 
     def cand(name: str, value: Any, path: str, kind: str = "param") -> None:
@@ -153,9 +157,9 @@ def _collect(src: dict[str, Any], prefix: str, mapped: list[Candidate],
         cand("web_search", True, "web_search_options", "if_known")
 
     for key, value in src.items():
-        if key in _MAPPED or (top_level and key in OPENAI_PARAMS):
+        if key in _MAPPED or (top_level and key in standard):
             continue
-        if not top_level and key in OPENAI_PARAMS:
+        if not top_level and key in standard:
             continue  # a standard field inside extra_body: not a bot option
         direct.append(Candidate(key, value, prefix + key, top or key))
 
@@ -227,15 +231,15 @@ def _map_effort(c: Candidate, known: dict[str, Any],
     if "thinking_budget" in known and not explicit_budget and effort in EFFORT_SHARE:
         s = known["thinking_budget"]
         hi, lo = s.get("maximum"), s.get("minimum")
-        if _is_num(hi):
+        if is_num(hi):
             budget = int(hi * EFFORT_SHARE[effort])
         else:
             budget = EFFORT_BUDGET[effort]
-        if _is_num(lo) and budget < lo and effort != "none":
+        if is_num(lo) and budget < lo and effort != "none":
             budget = math.ceil(lo)
-        if _is_num(hi):
+        if is_num(hi):
             budget = min(budget, int(hi))
-        return "thinking_budget", max(budget, int(lo) if _is_num(lo) else 0)
+        return "thinking_budget", max(budget, int(lo) if is_num(lo) else 0)
     if "thinking_level" in known:
         enum = known["thinking_level"].get("enum")
         if isinstance(enum, list):
@@ -245,120 +249,6 @@ def _map_effort(c: Candidate, known: dict[str, Any],
             if guess in enum:
                 return "thinking_level", guess
     return None
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _is_string(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def _is_number(v: Any) -> bool:
-    return _is_num(v) and math.isfinite(v)
-
-
-def _is_integer(v: Any) -> bool:
-    return _is_number(v) and float(v).is_integer()
-
-
-def _is_boolean(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-def _is_array(v: Any) -> bool:
-    return isinstance(v, list)
-
-
-def _is_object(v: Any) -> bool:
-    return isinstance(v, dict)
-
-
-def _is_null(v: Any) -> bool:
-    return v is None
-
-
-_TYPES: Final[dict[str, Callable[[Any], bool]]] = {
-    "string": _is_string, "number": _is_number, "integer": _is_integer, "boolean": _is_boolean,
-    "array": _is_array, "object": _is_object, "null": _is_null,
-}
-
-
-def check_schema(value: Any, schema: Any) -> str | None:
-    """Why ``value`` does not satisfy ``schema`` (a small JSON-schema subset), or ``None``.
-
-    Checks ``type`` (a name or a list), ``enum``, ``const``, ``minimum``, ``maximum``,
-    ``exclusiveMinimum``, ``exclusiveMaximum``, ``minLength``, ``maxLength``, ``items``
-    and ``anyOf``/``oneOf``; anything else is not checked.
-    """
-    if not isinstance(schema, dict):
-        return None
-    for key in ("anyOf", "oneOf"):
-        subs = schema.get(key)
-        if isinstance(subs, list) and subs:
-            problems = [check_schema(value, s) for s in subs]
-            if all(p is not None for p in problems):
-                return problems[0]
-    t = schema.get("type")
-    if t is not None:
-        names = [t] if isinstance(t, str) else [x for x in t if isinstance(x, str)] \
-            if isinstance(t, list) else []
-        checks = [_TYPES[n] for n in names if n in _TYPES]
-        if checks and not any(ok(value) for ok in checks):
-            return f"expected {' or '.join(names)}, got {_describe(value)}"
-    enum = schema.get("enum")
-    if isinstance(enum, list) and not any(_same(value, e) for e in enum):
-        return "expected one of " + ", ".join(_show(e) for e in enum)
-    if "const" in schema and not _same(value, schema["const"]):
-        return f"expected {_show(schema['const'])}"
-    if _is_num(value):
-        lo, hi = schema.get("minimum"), schema.get("maximum")
-        if _is_num(lo) and value < lo:
-            return f"must be at least {_show(lo)}"
-        if _is_num(hi) and value > hi:
-            return f"must be at most {_show(hi)}"
-        xlo, xhi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
-        if _is_num(xlo) and value <= xlo:
-            return f"must be greater than {_show(xlo)}"
-        if _is_num(xhi) and value >= xhi:
-            return f"must be less than {_show(xhi)}"
-    if isinstance(value, str):
-        lo, hi = schema.get("minLength"), schema.get("maxLength")
-        if isinstance(lo, int | float) and len(value) < lo:
-            return f"must be at least {_show(lo)} characters long"
-        if isinstance(hi, int | float) and len(value) > hi:
-            return f"must be at most {_show(hi)} characters long"
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            problem = check_schema(item, schema["items"])
-            if problem is not None:
-                return f"item {i}: {problem}"
-    return None
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a == b and isinstance(a, bool) == isinstance(b, bool)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if _is_num(value):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    return "an array" if isinstance(value, list) else "an object"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return repr(value) if isinstance(value, str) else str(value)
 
 
 def attach_parameters(query: list[dict[str, Any]], parameters: dict[str, Any]) -> None:

@@ -27,7 +27,8 @@ from typing import Any
 from ..jsonlib import dumps_str
 from ..modeloptions import ResolvedModel
 from .conversation import Conversation, ToolCall
-from .tools import ToolOptions, render_call, render_results, xml_instructions
+from .tooloptions import ToolOptions
+from .xmltools import render_call, render_results, xml_instructions
 
 __all__ = ["PROTOCOL_VERSION", "build_poe_query", "poe_tools"]
 

@@ -1,62 +1,36 @@
-"""OpenAI Chat Completions request → Poe query. Pure: no I/O.
+"""The Chat Completions face's requests → neutral conversation. Pure: no I/O.
 
-:func:`parse_chat_request` validates the client's JSON (400 with ``param`` on
-anything malformed); :func:`build_poe_query` turns it into the body of
-``POST /bot/{name}`` (protocol 1.2).
+:func:`parse_chat_request` validates the client's JSON (400 with ``param`` on anything
+malformed; everything is checked here, before any upload) and returns a
+:class:`~.conversation.Conversation`; :func:`~.query.build_poe_query` turns that into
+the body of ``POST /bot/{name}``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidRequest
 from ..jsonlib import MAX_DEPTH, too_deep
-from ..modeloptions import ResolvedModel
-from .attachments import MEDIA_PARTS, TEXT_PARTS, MediaPart, collect_media
-from .params import Candidate, collect_candidates
-from .tools import ToolOptions, apply_tools, parse_tool_options
+from .attachments import MEDIA_PARTS, TEXT_PARTS, collect_media
+from .conversation import Conversation, Role, ToolCall, Turn
+from .params import collect_candidates
+from .query import build_poe_query
+from .tooloptions import message_calls, parse_tool_options
 
-__all__ = ["ChatRequest", "build_poe_query", "parse_chat_request"]
-
-PROTOCOL_VERSION = "1.2"
+__all__ = ["build_poe_query", "check_nesting", "content_text", "parse_chat_request"]
 
 #: Parameters this module reads itself; every other one a request carries is accepted,
 #: has no effect, and is named in the ``x-dropped-params`` response header.
 _KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "stop", "n",
                     "logit_bias", "tools", "tool_choice", "parallel_tool_calls"})
 
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "bot",
-          "tool": "user", "function": "user"}
+_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user",
+                           "assistant": "assistant", "tool": "tool", "function": "tool"}
 
 
-@dataclass(slots=True)
-class ChatRequest:
-    model: str
-    messages: list[dict[str, Any]]
-    stream: bool = False
-    include_usage: bool = False
-    temperature: float | None = None
-    stop: list[str] = field(default_factory=list)
-    logit_bias: dict[str, float] | None = None
-    #: Names of parameters that were accepted but have no effect.
-    dropped: list[str] = field(default_factory=list)
-    #: The request body as received, for the features that read more of it.
-    raw: dict[str, Any] = field(default_factory=dict)
-    #: tools / tool_choice / parallel_tool_calls (translate/tools.py).
-    tool_options: ToolOptions = field(default_factory=ToolOptions)
-    #: Bot-parameter candidates (translate/params.py); serving resolves them against the
-    #: bot's schema and removes the consumed names from ``dropped``.
-    param_candidates: list[Candidate] = field(default_factory=list)
-    #: Image and file parts, checked but not uploaded (see translate/attachments.py).
-    media: list[MediaPart] = field(default_factory=list)
-    #: Poe attachments by message index, filled in by the upload step before
-    #: :func:`build_poe_query` runs.
-    attachments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-def parse_chat_request(body: Any) -> ChatRequest:
+def parse_chat_request(body: Any) -> Conversation:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     check_nesting(body)
@@ -75,16 +49,10 @@ def parse_chat_request(body: Any) -> ChatRequest:
                 f"messages[{i}].role must be one of {', '.join(_ROLES)}; got {role!r}.",
                 param=f"messages[{i}].role",
             )
-    req = ChatRequest(model=model.strip(), messages=messages, raw=body)
+    req = Conversation(model=model.strip(), turns=[_turn(msg, i) for i, msg in enumerate(messages)])
     req.media = collect_media(messages)
-    # Every message's text is checked now, so that nothing the client sent can fail
-    # once files are being uploaded.
-    texts = [content_text(msg.get("content"), f"messages[{i}].content")
-             for i, msg in enumerate(messages)]
-    if not req.media and all(
-            msg["role"] == "assistant" and not text.strip()
-            and not (msg.get("tool_calls") or msg.get("function_call"))
-            for msg, text in zip(messages, texts, strict=True)):
+    if not any(t.role != "assistant" or t.text.strip() or t.calls for t in req.turns) \
+            and not req.media:
         raise InvalidRequest("'messages' has nothing to send: every message is an assistant "
                              "turn without content.", param="messages")
 
@@ -96,7 +64,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if opts is not None:
         if not isinstance(opts, dict):
             raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
-        req.include_usage = opts.get("include_usage") is True
+        req.stream_usage = opts.get("include_usage") is True
 
     n = body.get("n")
     if n is not None:  # an integer; 1.0 is one too (as in JSON Schema)
@@ -130,10 +98,24 @@ def parse_chat_request(body: Any) -> ChatRequest:
             raise InvalidRequest("'logit_bias' must map token ids to numbers.", param="logit_bias")
         req.logit_bias = {str(k): float(v) for k, v in bias.items()}
 
-    req.tool_options = parse_tool_options(body)
+    req.tools = parse_tool_options(body)
     req.param_candidates = collect_candidates(body)
     req.dropped = sorted(k for k in body if k not in _KNOWN and body[k] is not None)
     return req
+
+
+def _turn(msg: dict[str, Any], i: int) -> Turn:
+    role = _ROLES[msg["role"]]
+    turn = Turn(role, content_text(msg.get("content"), f"messages[{i}].content"))
+    if role == "assistant" and (msg.get("tool_calls") or msg.get("function_call")):
+        turn.calls = [ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
+                      for c in message_calls(msg, f"messages[{i}]")]
+    elif role == "tool":
+        call_id = msg.get("tool_call_id")
+        turn.call_id = call_id if isinstance(call_id, str) else ""
+        name = msg.get("name") if msg["role"] == "function" else None
+        turn.name = name if isinstance(name, str) else ""
+    return turn
 
 
 def check_nesting(body: dict[str, Any]) -> None:
@@ -176,41 +158,3 @@ def content_text(content: Any, path: str) -> str:
                 f"Content part type {kind!r} is not supported.", param=f"{path}[{j}].type"
             )
     return "\n".join(texts)
-
-
-def build_poe_query(req: ChatRequest, model: ResolvedModel) -> dict[str, Any]:
-    """The JSON body for ``POST /bot/{model.bot}``."""
-    system_role = "user" if model.options.replace_response else "system"
-    query: list[dict[str, Any]] = []
-    for i, msg in enumerate(req.messages):
-        role = _ROLES[msg["role"]]
-        if role == "system":
-            role = system_role
-        message: dict[str, Any] = {
-            "role": role,
-            "content": content_text(msg.get("content"), f"messages[{i}].content"),
-            "content_type": "text/markdown",
-        }
-        if req.attachments.get(i):
-            message["attachments"] = req.attachments[i]
-        query.append(message)
-    body: dict[str, Any] = {
-        "version": PROTOCOL_VERSION,
-        "type": "query",
-        "query": query,
-        "user_id": "",
-        "conversation_id": "",
-        "message_id": "",
-    }
-    if req.temperature is not None:
-        body["temperature"] = req.temperature
-    if req.stop:
-        body["stop_sequences"] = req.stop
-    if req.logit_bias:
-        body["logit_bias"] = req.logit_bias
-    apply_tools(body, req, model)
-    # An assistant turn with nothing in it (content null, no tool calls) says nothing to
-    # the bot; an empty bot message would only confuse it.
-    body["query"] = [m for m in body["query"] if m["role"] != "bot" or m["content"].strip()
-                     or m.get("attachments") or m.get("message_type")]
-    return body

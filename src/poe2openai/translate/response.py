@@ -13,7 +13,7 @@ that both the stream encoder and the non-stream accumulator understand:
   by the media stage (``translate/media.py``), which turns it into Markdown
 
 ``json`` events (``chat.completion.chunk`` objects, how Poe streams native tool
-calls) go through :class:`~.tools.NativeToolCalls`: ``delta.content`` is
+calls) go through :class:`~.nativetools.NativeToolCalls`: ``delta.content`` is
 content, ``delta.tool_calls`` become tool-call items with our own contiguous
 indexes. ``finish_reason`` becomes ``"tool_calls"`` once any call was emitted.
 
@@ -36,7 +36,7 @@ from ..poe.errors import map_error_event
 from ..modeloptions import DEFAULT_OPTIONS, ModelOptions
 
 if TYPE_CHECKING:
-    from .tools import NativeToolCalls
+    from .nativetools import NativeToolCalls
 
 __all__ = ["CONTENT", "ERROR", "FILE", "REASONING", "RESET", "TOOL_ARGS", "TOOL_CALL",
            "Accumulator", "ResponseTranslator"]
@@ -139,7 +139,7 @@ class ResponseTranslator:
 
     def _json(self, data: dict[str, Any], out: list[Out]) -> None:
         if self._native is None:
-            from .tools import NativeToolCalls
+            from .nativetools import NativeToolCalls
 
             self._native = NativeToolCalls()
             self._tools = True

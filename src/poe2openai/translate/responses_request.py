@@ -26,7 +26,7 @@ from .attachments import MediaPart, media_from_url
 from .conversation import Conversation, ToolCall, Turn
 from .params import Candidate, collect_candidates
 from .responses_encode import ResponseSettings
-from .tools import ToolOptions, parse_tool_choice
+from .tooloptions import parse_tool_choice
 
 __all__ = ["RESPONSES_FIELDS", "ResponsesRequest", "parse_responses_request"]
 
@@ -42,8 +42,7 @@ RESPONSES_FIELDS: Final = frozenset({
 #: Fields read here (the rest of RESPONSES_FIELDS is accepted and named as dropped).
 _READ: Final = frozenset({"model", "input", "instructions", "tools", "tool_choice",
                           "parallel_tool_calls", "reasoning", "temperature", "text", "store",
-                          "previous_response_id", "stream", "max_output_tokens", "include",
-                          "metadata"})
+                          "previous_response_id", "stream", "max_output_tokens"})
 #: Input items that carry nothing for the bot; accepted so that clients can send back
 #: whatever they were given.
 _IGNORED_ITEMS: Final = frozenset({
@@ -94,7 +93,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
             _item(conv, item, f"input[{i}]", tools, custom)
     elif raw_input is not None:
         raise _fail("'input' must be a string or an array of input items.", "input")
-    conv.tools = parse_tool_choice(body.get("tool_choice"), tools, "tool_choice",
+    conv.tools = parse_tool_choice(body.get("tool_choice"), tools,
                                    allow_custom=True)
     parallel = body.get("parallel_tool_calls")
     if parallel is not None:

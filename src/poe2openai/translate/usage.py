@@ -20,9 +20,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..jsonlib import dumps_str
+from .conversation import Usage
+from .response import Accumulator
 
-__all__ = ["Counter", "count_tokens", "make_usage", "prompt_tokens", "query_prompt_tokens",
-           "upstream_usage"]
+__all__ = ["Counter", "chat_usage", "count_tokens", "count_usage", "prompt_tokens",
+           "query_prompt_tokens", "upstream_usage"]
 
 #: Per-message overhead of the chat format, as OpenAI documents for its models.
 _PER_MESSAGE = 4
@@ -55,15 +57,25 @@ def query_prompt_tokens(body: dict[str, Any], count: Counter = count_tokens) -> 
     return total
 
 
-def make_usage(prompt: int, completion: int, reasoning: int = 0,
-               cached: int = 0) -> dict[str, Any]:
+def count_usage(query: dict[str, Any], acc: Accumulator, count: Counter = count_tokens) -> Usage:
+    """The usage of one answer: the query's prompt, and the answer's text, reasoning and
+    tool calls."""
+    prompt = query_prompt_tokens(query, count)
+    thinking = count("".join(acc.reasoning))
+    answer = count("".join(acc.content)) + sum(
+        count(c["function"]["name"]) + count(c["function"]["arguments"]) for c in acc.tool_calls)
+    return Usage(prompt, answer + thinking, thinking)
+
+
+def chat_usage(usage: Usage) -> dict[str, Any]:
+    """Chat Completions' ``usage`` object."""
     return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": reasoning,
+            "reasoning_tokens": usage.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -75,8 +87,8 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def upstream_usage(raw: Any) -> dict[str, Any] | None:
-    """An OpenAI ``usage`` object a bot reported (in a ``json`` chunk), normalised; or None."""
+def upstream_usage(raw: Any) -> Usage | None:
+    """The OpenAI ``usage`` object a bot reported (in a ``json`` chunk), if it is usable."""
     if not isinstance(raw, dict):
         return None
     prompt, completion = _int(raw.get("prompt_tokens")), _int(raw.get("completion_tokens"))
@@ -86,4 +98,4 @@ def upstream_usage(raw: Any) -> dict[str, Any] | None:
     reasoning = _int(details.get("reasoning_tokens")) if isinstance(details, dict) else None
     pdetails = raw.get("prompt_tokens_details")
     cached = _int(pdetails.get("cached_tokens")) if isinstance(pdetails, dict) else None
-    return make_usage(prompt, completion, reasoning or 0, cached or 0)
+    return Usage(prompt, completion, reasoning or 0, cached or 0)

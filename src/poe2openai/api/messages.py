@@ -1,0 +1,75 @@
+"""The Anthropic Messages face: ``POST /v1/messages``, ``POST /v1/messages/count_tokens``,
+and the Anthropic shape of the model list.
+
+Parsing and encoding are in ``translate/messages_*.py``; the answer comes from the
+shared loop (:func:`.answer.answer`). Errors use Anthropic's envelope
+(:func:`is_anthropic` tells the error middleware which requests are this face's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from .. import keys
+from ..jsonlib import dumps
+from ..tokenizer import TOKENIZER
+from ..translate.messages_encode import MessagesExchange
+from ..translate.messages_request import parse_messages_request
+from ..translate.query import build_poe_query
+from ..translate.usage import query_prompt_tokens
+from .answer import answer
+from .body import read_json
+from .credentials import any_key
+
+__all__ = ["anthropic_models", "count_tokens", "create_message", "is_anthropic",
+           "wants_anthropic_list"]
+
+_PATHS = ("/messages", "/messages/count_tokens")
+
+
+def is_anthropic(request: web.BaseRequest) -> bool:
+    """Whether errors for this request use Anthropic's envelope."""
+    path = request.path.rstrip("/")
+    if path.endswith(_PATHS):
+        return True
+    return "/models" in path and wants_anthropic_list(request)
+
+
+def wants_anthropic_list(request: web.BaseRequest) -> bool:
+    headers = request.headers
+    return "anthropic-version" in headers or "x-api-key" in headers
+
+
+async def create_message(request: web.Request) -> web.StreamResponse:
+    api_key = any_key(request)
+    conv = parse_messages_request(await read_json(request))
+    return await answer(request, MessagesExchange(conv), conv, api_key)
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    """Counted locally with the tokenizer ``usage`` uses; never a Poe query."""
+    any_key(request)
+    body = await read_json(request)
+    if isinstance(body, dict):
+        body = {**body, "max_tokens": 1}  # not part of a count_tokens request
+    conv = parse_messages_request(body)
+    model = request.app[keys.REGISTRY].current.resolve(conv.model)
+    query = build_poe_query(conv, model)
+    if not TOKENIZER.loaded:
+        await asyncio.get_running_loop().run_in_executor(None, TOKENIZER.load)
+    tokens = query_prompt_tokens(query, TOKENIZER.count)
+    return web.Response(body=dumps({"input_tokens": tokens}), content_type="application/json")
+
+
+def anthropic_models(models: list[dict[str, Any]]) -> dict[str, Any]:
+    """Anthropic's ``/v1/models`` shape, from our OpenAI-shaped entries."""
+    data = [{"type": "model", "id": m["id"], "display_name": m.get("display_name") or m["id"],
+             "created_at": datetime.fromtimestamp(m.get("created") or 0, UTC)
+             .strftime("%Y-%m-%dT%H:%M:%SZ")} for m in models]
+    return {"data": data, "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
