@@ -268,8 +268,8 @@ def create_key(path: Path, name: str, *, models: Any = None, rpm: int | None = N
                        models=_patterns(models), rpm=_limit(rpm, "rpm"),
                        concurrency=_limit(concurrency, "concurrency"),
                        daily=_limit(daily, "daily"), expires=expires, created=now)
-    if expires is not None and expires <= now:
-        raise KeyError_("the expiry is in the past")
+    if expires is not None and not now < expires < 253402300800:  # before year 10000
+        raise KeyError_("the expiry must be in the future (and before the year 10000)")
     with _locked(path):
         records = read_keys(path)
         old = next((r for r in records if r.name.lower() == name.lower()), None)
