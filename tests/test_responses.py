@@ -295,7 +295,8 @@ async def test_codex_shaped_request(proxy: Proxy, fake_poe: FakePoe) -> None:
     assert events[-1]["type"] == "response.completed"
     sent = fake_poe.last
     assert sent is not None
-    assert [t["function"]["name"] for t in sent.tools] == ["exec_command", "close_agent"]  # type: ignore[union-attr]
+    assert [t["function"]["name"] for t in sent.tools] == [  # type: ignore[union-attr]
+        "exec_command", "multi_agent_v1__close_agent"]
     assert sent.query[0] == {"role": "system", "content": "You are Codex.",
                              "content_type": "text/markdown"}
     dropped = resp.headers["x-dropped-params"]
@@ -320,3 +321,26 @@ async def test_malformed_requests(proxy: Proxy, fake_poe: FakePoe, body: dict[st
     resp = await proxy.post("/v1/responses", headers=AUTH, json=body)
     await assert_openai_error(resp, 400, "invalid_request_error", param=param)
     assert fake_poe.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_namespace_tool_call_comes_back_with_its_namespace(
+        sdk: openai.AsyncOpenAI, fake_poe: FakePoe, stream: bool) -> None:
+    """Codex routes a namespaced function only by ``name`` + ``namespace``."""
+    tools: Any = [{"type": "namespace", "name": "agents", "description": "Agents.",
+                   "tools": [{"type": "function", "name": "close_agent",
+                              "parameters": {"type": "object", "properties": {}}}]}]
+    first = await _run(sdk, stream, model="scenario-tools-native", input="close it",
+                       tools=tools, store=False)
+    call = first.output[0].model_dump()
+    assert (call["type"], call["name"], call["namespace"]) == (
+        "function_call", "close_agent", "agents")
+    assert fake_poe.last.tools[0]["function"]["name"] == "agents__close_agent"  # type: ignore[index,union-attr]
+    items: Any = [{"role": "user", "content": "close it"}, call,
+                                   {"type": "function_call_output", "call_id": call["call_id"],
+                                    "output": "closed"}]
+    second = await _run(sdk, stream, model="scenario-tools-native", input=items, tools=tools,
+                        store=False)
+    assert second.output_text == "Tool result: closed"
+    sent_calls = fake_poe.last.body["tool_calls"]  # type: ignore[index,union-attr]
+    assert sent_calls[0]["function"]["name"] == "agents__close_agent"

@@ -39,14 +39,17 @@ def new_id(prefix: str) -> str:
 class ResponseSettings:
     """What the request asked for, echoed in every ``response`` object."""
 
-    __slots__ = ("custom_tools", "echo", "store")
+    __slots__ = ("custom_tools", "echo", "namespaces", "store")
 
-    def __init__(self, echo: dict[str, Any], custom_tools: frozenset[str], store: bool) -> None:
+    def __init__(self, echo: dict[str, Any], custom_tools: frozenset[str], store: bool,
+                 namespaces: dict[str, tuple[str, str]] | None = None) -> None:
         #: Request fields echoed in the response (``instructions``, ``tools``, …).
         self.echo = echo
         #: Names of the free-form tools: their calls are ``custom_tool_call`` items.
         self.custom_tools = custom_tools
         self.store = store
+        #: Bot-side tool name → (namespace, name) for functions of ``namespace`` tools.
+        self.namespaces = namespaces or {}
 
 
 def usage_object(usage: Usage | None) -> dict[str, Any] | None:
@@ -54,7 +57,7 @@ def usage_object(usage: Usage | None) -> dict[str, Any] | None:
         return None
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens, "cache_write_tokens": 0},
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.total_tokens,
@@ -94,13 +97,18 @@ def _reasoning_item(id: str, text: str | None) -> dict[str, Any]:
 
 
 def _call_item(id: str, call_id: str, name: str, arguments: str, *, custom: bool,
-               done: bool) -> dict[str, Any]:
+               done: bool, settings: ResponseSettings) -> dict[str, Any]:
     status = "completed" if done else "in_progress"
     if custom:
-        return {"id": id, "type": "custom_tool_call", "status": status, "call_id": call_id,
+        item = {"id": id, "type": "custom_tool_call", "status": status, "call_id": call_id,
                 "name": name, "input": _custom_input(arguments) if done else ""}
-    return {"id": id, "type": "function_call", "status": status, "call_id": call_id,
-            "name": name, "arguments": arguments if done else ""}
+    else:
+        item = {"id": id, "type": "function_call", "status": status, "call_id": call_id,
+                "name": name, "arguments": arguments if done else ""}
+    spaced = settings.namespaces.get(name)
+    if spaced is not None:
+        item["namespace"], item["name"] = spaced
+    return item
 
 
 def _base(id: str, created: int, model: str, settings: ResponseSettings) -> dict[str, Any]:
@@ -183,7 +191,8 @@ class ResponsesStream:
                 self._calls[item[1]] = call
                 frames.append(self._event(
                     "response.output_item.added", output_index=call.pos,
-                    item=_call_item(call.id, call.call_id, name, "", custom=custom, done=False)))
+                    item=_call_item(call.id, call.call_id, name, "", custom=custom, done=False,
+                                    settings=self._settings)))
             elif kind == TOOL_ARGS:
                 call = self._calls.get(item[1])
                 if call is None or not item[2]:
@@ -244,7 +253,7 @@ class ResponsesStream:
         for call in sorted(self._calls.values(), key=lambda c: c.pos):
             args = "".join(call.parts)
             done = _call_item(call.id, call.call_id, call.name, args, custom=call.custom,
-                              done=True)
+                              done=True, settings=self._settings)
             if call.custom:
                 if done["input"]:
                     frames.append(self._event("response.custom_tool_call_input.delta",
@@ -318,7 +327,8 @@ class ResponsesExchange:
             name = call["function"]["name"]
             custom = name in self.settings.custom_tools
             output.append(_call_item(new_id("ctc" if custom else "fc"), call["id"], name,
-                                     call["function"]["arguments"], custom=custom, done=True))
+                                     call["function"]["arguments"], custom=custom, done=True,
+                                     settings=self.settings))
         status, details = _finish_status(reason)
         response.update(status=status, incomplete_details=details, usage=usage_object(usage))
         if status == "completed":
@@ -338,8 +348,11 @@ def output_turns(response: dict[str, Any]) -> list[Turn]:
             text += [p.get("text", "") for p in item.get("content") or ()]
         elif kind == "reasoning":
             reasoning += [p.get("text", "") for p in item.get("summary") or ()]
-        elif kind == "function_call":
-            calls.append(ToolCall(item["call_id"], item["name"], item["arguments"]))
-        elif kind == "custom_tool_call":
-            calls.append(ToolCall(item["call_id"], item["name"], item["input"], custom=True))
+        elif kind in ("function_call", "custom_tool_call"):
+            name = item["name"]
+            if item.get("namespace"):
+                name = f"{item['namespace']}__{name}"
+            custom = kind == "custom_tool_call"
+            calls.append(ToolCall(item["call_id"], name,
+                                  item["input"] if custom else item["arguments"], custom=custom))
     return [Turn("assistant", "".join(text), calls=calls, reasoning="".join(reasoning))]

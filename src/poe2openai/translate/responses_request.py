@@ -84,13 +84,19 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
     if instructions:
         conv.turns.append(Turn("system", instructions))
 
-    tools, custom, searches = _parse_tools(body.get("tools"), "tools")
+    offer = _Offer()
+    raw_tools = body.get("tools")
+    if raw_tools is not None:
+        if not isinstance(raw_tools, list):
+            raise _fail("'tools' must be an array of tool objects.", "tools")
+        offer.add(raw_tools, "tools")
+    tools, custom, searches = offer.tools, offer.custom, offer.searches
     raw_input = body.get("input")
     if isinstance(raw_input, str):
         conv.turns.append(Turn("user", raw_input))
     elif isinstance(raw_input, list):
         for i, item in enumerate(raw_input):
-            _item(conv, item, f"input[{i}]", tools, custom)
+            _item(conv, item, f"input[{i}]", offer)
     elif raw_input is not None:
         raise _fail("'input' must be a string or an array of input items.", "input")
     conv.tools = parse_tool_choice(body.get("tool_choice"), tools,
@@ -177,7 +183,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         "truncation": "disabled",
         "user": None,
     }
-    settings = ResponseSettings(echo, frozenset(custom), store is not False)
+    settings = ResponseSettings(echo, frozenset(custom), store is not False, offer.namespaces)
     return ResponsesRequest(conv, settings, previous)
 
 
@@ -203,38 +209,40 @@ def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
 # tools
 # ---------------------------------------------------------------------------------------
 
-def _parse_tools(raw: Any, path: str) -> tuple[list[dict[str, Any]], set[str], list[str]]:
-    """Function tools (custom ones included) for the bot, the custom tools' names, and the
-    paths of built-in web search tools."""
-    tools: list[dict[str, Any]] = []
-    custom: set[str] = set()
-    searches: list[str] = []
-    if raw is None:
-        return tools, custom, searches
-    if not isinstance(raw, list):
-        raise _fail("'tools' must be an array of tool objects.", path)
-    _add_tools(raw, path, tools, custom, searches, depth=0)
-    return tools, custom, searches
+class _Offer:
+    """The tools offered to the bot: function tools (custom ones included), the names of
+    the custom ones, the paths of built-in web search tools, and the namespaced names.
 
+    A function in a ``namespace`` tool reaches the bot as ``<namespace>__<name>``; its
+    calls come back with ``name`` and ``namespace`` apart, as Codex routes them.
+    """
 
-def _add_tools(raw: list[Any], path: str, tools: list[dict[str, Any]], custom: set[str],
-               searches: list[str], depth: int) -> None:
-    for i, tool in enumerate(raw):
-        where = f"{path}[{i}]"
-        if not isinstance(tool, dict):
-            raise _fail(f"{where} must be an object.", where)
-        kind = tool.get("type", "function")
-        if kind == "namespace" and depth == 0:
-            inner = tool.get("tools")
-            if not isinstance(inner, list):
-                raise _fail(f"{where}.tools must be an array of tools.", f"{where}.tools")
-            _add_tools(inner, f"{where}.tools", tools, custom, searches, depth + 1)
-            continue
-        if kind in _BUILTIN_SEARCH:
-            searches.append(where)
-            continue
-        if kind not in ("function", "custom"):
-            continue  # other built-in tools: nothing the bot can call (x-dropped-params)
+    def __init__(self) -> None:
+        self.tools: list[dict[str, Any]] = []
+        self.custom: set[str] = set()
+        self.searches: list[str] = []
+        self.namespaces: dict[str, tuple[str, str]] = {}
+
+    def add(self, raw: list[Any], path: str, namespace: str | None = None) -> None:
+        for i, tool in enumerate(raw):
+            where = f"{path}[{i}]"
+            if not isinstance(tool, dict):
+                raise _fail(f"{where} must be an object.", where)
+            kind = tool.get("type", "function")
+            if kind == "namespace" and namespace is None:
+                ns, inner = tool.get("name"), tool.get("tools")
+                if not isinstance(ns, str) or not ns.strip():
+                    raise _fail(f"{where}.name must be a non-empty string.", f"{where}.name")
+                if not isinstance(inner, list):
+                    raise _fail(f"{where}.tools must be an array of tools.", f"{where}.tools")
+                self.add(inner, f"{where}.tools", ns.strip())
+            elif kind in _BUILTIN_SEARCH:
+                self.searches.append(where)
+            elif kind in ("function", "custom"):
+                self._tool(tool, kind, where, namespace)
+            # other built-in tools: nothing the bot can call (named in x-dropped-params)
+
+    def _tool(self, tool: dict[str, Any], kind: str, where: str, namespace: str | None) -> None:
         name = tool.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _fail(f"{where}.name must be a non-empty string.", f"{where}.name")
@@ -244,16 +252,19 @@ def _add_tools(raw: list[Any], path: str, tools: list[dict[str, Any]], custom: s
             description = ""
         elif not isinstance(description, str):
             raise _fail(f"{where}.description must be a string.", f"{where}.description")
-        if any(t["name"] == name for t in tools):
+        if namespace is not None:
+            self.namespaces[f"{namespace}__{name}"] = (namespace, name)
+            name = f"{namespace}__{name}"
+        if any(t["name"] == name for t in self.tools):
             raise _fail(f"Duplicate tool name {name!r}.", f"{where}.name")
         if kind == "custom":
-            custom.add(name)
-            tools.append({"name": name, "description": _custom_description(tool, description),
-                          "parameters": {"type": "object", "properties": {"input": {
-                              "type": "string",
-                              "description": "The tool's whole input as free-form text."}},
-                              "required": ["input"]}})
-            continue
+            self.custom.add(name)
+            self.tools.append({
+                "name": name, "description": _custom_description(tool, description),
+                "parameters": {"type": "object", "properties": {"input": {
+                    "type": "string", "description": "The tool's whole input as free-form text."}},
+                    "required": ["input"]}})
+            return
         params = tool.get("parameters")
         if params is None:
             params = {}
@@ -264,7 +275,7 @@ def _add_tools(raw: list[Any], path: str, tools: list[dict[str, Any]], custom: s
         params.setdefault("type", "object")
         if params["type"] == "object" and not isinstance(params.get("properties"), dict):
             params["properties"] = {}
-        tools.append({"name": name, "description": description, "parameters": params})
+        self.tools.append({"name": name, "description": description, "parameters": params})
 
 
 def _custom_description(tool: dict[str, Any], description: str) -> str:
@@ -284,8 +295,7 @@ def _custom_description(tool: dict[str, Any], description: str) -> str:
 # input items
 # ---------------------------------------------------------------------------------------
 
-def _item(conv: Conversation, item: Any, path: str, tools: list[dict[str, Any]],
-          custom: set[str]) -> None:
+def _item(conv: Conversation, item: Any, path: str, offer: _Offer) -> None:
     if not isinstance(item, dict):
         raise _fail(f"{path} must be an object.", path)
     kind = item.get("type")
@@ -308,6 +318,9 @@ def _item(conv: Conversation, item: Any, path: str, tools: list[dict[str, Any]],
             if kind == "custom_tool_call":
                 raise _fail(f"{path}.input must be a string.", f"{path}.input")
             value = dumps_str(value)
+        namespace = item.get("namespace")
+        if isinstance(namespace, str) and namespace:
+            name = f"{namespace}__{name}"
         call = ToolCall(call_id, name, value, custom=kind == "custom_tool_call")
         last = conv.turns[-1] if conv.turns else None
         if last is not None and last.role == "assistant":
@@ -326,7 +339,7 @@ def _item(conv: Conversation, item: Any, path: str, tools: list[dict[str, Any]],
         extra = item.get("tools")
         if not isinstance(extra, list):
             raise _fail(f"{path}.tools must be an array of tools.", f"{path}.tools")
-        _add_tools(extra, f"{path}.tools", tools, custom, [], depth=0)
+        offer.add(extra, f"{path}.tools")
     elif isinstance(kind, str) and kind in _IGNORED_ITEMS:
         pass  # e.g. the bot's earlier reasoning: Poe takes no such input
     else:
