@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 FILE_NAME: Final = "usage.sqlite3"
 MAX_PENDING: Final = 50_000
 #: A chart never has more points than this, nor more series (the rest are "other").
-MAX_BUCKETS: Final = 400
+MAX_BUCKETS: Final = 120
+#: Bucket sizes a chart steps in (seconds): the smallest that keeps within MAX_BUCKETS.
+_STEPS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 7 * 86400)
 MAX_SERIES: Final = 8
 _PURGE_EVERY = 3600.0
 _SCHEMA = """
@@ -120,7 +122,8 @@ class UsageLog:
         if by not in ("model", "key"):
             raise ValueError("by must be 'model' or 'key'")
         span = max(60.0, min(float(hours) * 3600, self.retention or 86400.0))
-        size = max(int(bucket or 0), 60, int(span // MAX_BUCKETS) + 1)
+        least = max(int(bucket or 0), int(span // MAX_BUCKETS) + 1)
+        size = next((step for step in _STEPS if step >= least), least)
         end = self.clock()
         start = (int((end - span) // size)) * size
         await self.flush()

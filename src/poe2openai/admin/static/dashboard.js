@@ -50,6 +50,14 @@
     return d.toLocaleDateString([], { month: "short", day: "numeric" });
   }
 
+  // A round top for the y axis, so the four grid steps are round numbers too.
+  function niceMax(value) {
+    if (value <= 0) return 1;
+    const step = value / 4, mag = 10 ** Math.floor(Math.log10(step));
+    const nice = [1, 2, 2.5, 5, 10].find((f) => f * mag >= step) * mag;
+    return nice * 4;
+  }
+
   function frame(root, max, yFmt) {
     for (let i = 0; i <= 4; i++) {
       const y = T + (H - T - B) * (1 - i / 4);
@@ -66,7 +74,7 @@
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title });
     const names = Object.keys(series);
     const values = names.flatMap((n) => series[n].filter((v) => v !== null));
-    const max = Math.max(1e-9, ...values) * 1.1;
+    const max = niceMax(Math.max(0, ...values));
     frame(root, max, yFmt);
     const span = times.length > 1 ? times[times.length - 1] - times[0] : 1;
     const x = (i) => L + (W - L - R) * (times.length > 1 ? i / (times.length - 1) : 0.5);
@@ -101,7 +109,7 @@
   function barChart(title, labels, values, yFmt = (v) => compact.format(v)) {
     const box = el("div", { className: "chart" }, el("h3", { textContent: title }));
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title });
-    const max = Math.max(1e-9, ...values) * 1.1;
+    const max = niceMax(Math.max(0, ...values));
     frame(root, max, yFmt);
     const slot = (W - L - R) / Math.max(1, values.length);
     values.forEach((v, i) => {
@@ -151,7 +159,8 @@
       $("#usage-note").textContent = `No usage data: ${body.reason || "the usage log is not available"}.`;
       return;
     }
-    $("#usage-note").textContent = `Per ${body.by}, in ${body.bucket >= 3600 ? `${body.bucket / 3600} h` : `${Math.round(body.bucket / 60)} min`} steps.`;
+    const step = body.bucket >= 86400 ? `${body.bucket / 86400} d` : body.bucket >= 3600 ? `${body.bucket / 3600} h` : `${Math.round(body.bucket / 60)} min`;
+    $("#usage-note").textContent = `Per ${body.by}, in ${step} steps (times are your browser's).`;
     const s = body.series;
     charts.append(
       lineChart("Requests", body.times, s.requests),
