@@ -92,7 +92,8 @@ def _undecodable(request: web.Request) -> InvalidRequest:
     encoding = request.headers.get(hdrs.CONTENT_ENCODING)
     message = (f"The request body is not valid {encoding!r} data, as its Content-Encoding "
                "header says; send it compressed that way, or without the header."
-               if encoding else "The request body is malformed (bad chunked encoding).")
+               if encoding else "The request body could not be read: it ended early, or its "
+               "chunked framing is malformed.")
     return InvalidRequest(message, headers={"Connection": "close"})
 
 
