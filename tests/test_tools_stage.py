@@ -10,6 +10,7 @@ import pytest
 from poe2openai.errors import InvalidRequest
 from poe2openai.registry import ModelOptions, ResolvedModel
 from poe2openai.translate.chunks import ChunkEncoder
+from poe2openai.translate.nativetools import FirstToolCallOnly, NativeToolCalls
 from poe2openai.translate.request import build_poe_query, parse_chat_request
 from poe2openai.translate.response import (
     CONTENT,
@@ -19,7 +20,6 @@ from poe2openai.translate.response import (
     ResponseTranslator,
 )
 from poe2openai.translate.stages import make_stages
-from poe2openai.translate.nativetools import FirstToolCallOnly, NativeToolCalls
 from poe2openai.translate.tooloptions import ToolOptions, parse_tool_options
 from poe2openai.translate.xmltools import XmlToolCalls, parse_block, render_call
 from tests.stage_utils import check_all_splits, merge, run

@@ -29,13 +29,14 @@ from ..modeloptions import ResolvedModel
 from ..poe.client import PoeEvent, PoeStream
 from ..tokenizer import TOKENIZER
 from ..translate.conversation import Conversation, Usage
+from ..translate.headers import name_list
 from ..translate.params import attach_parameters, resolve_parameters
 from ..translate.query import build_poe_query
-from ..translate.response import ERROR, Accumulator, Out, ResponseTranslator
+from ..translate.items import ERROR, Accumulator, Out
+from ..translate.response import ResponseTranslator
 from ..translate.stages import make_stages
 from ..translate.usage import count_usage, upstream_usage
 from .accesslog import MODEL
-from ..translate.headers import name_list
 from .streams import StreamState
 
 __all__ = ["Exchange", "StreamEncoder", "answer"]

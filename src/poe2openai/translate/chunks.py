@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ProxyError
 from ..jsonlib import dumps
 from .conversation import Conversation, Usage
-from .response import CONTENT, ERROR, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .items import CONTENT, ERROR, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
 from .usage import chat_usage
 
 __all__ = ["DONE", "KEEPALIVE", "ChatExchange", "ChunkEncoder", "completion_id",

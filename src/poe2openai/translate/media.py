@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from .response import CONTENT, FILE, RESET, Out
+from .items import CONTENT, FILE, RESET, Out
 
 __all__ = ["MAX_HOLD", "MediaStage", "markdown_link"]
 

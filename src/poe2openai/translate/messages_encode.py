@@ -18,7 +18,7 @@ from typing import Any, Final
 from ..errors import ProxyError
 from ..jsonlib import JSONDecodeError, dumps, loads
 from .conversation import Conversation, Usage
-from .response import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
 
 __all__ = ["KEEPALIVE", "MessagesExchange", "MessagesStream", "error_body", "error_status",
            "stop_reason"]
@@ -92,7 +92,7 @@ class MessagesStream:
         self._order: list[int] = []
 
     def start(self) -> bytes:
-        message = {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
+        message: dict[str, Any] = {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
                    "content": [], "stop_reason": None, "stop_sequence": None,
                    "usage": _usage(None)}
         return _event("message_start", {"message": message}) + KEEPALIVE

@@ -247,8 +247,9 @@ def _media(block: dict[str, Any], where: str, kind: str, conv: Conversation,
             raise _fail(f"{field}.data must be a base64 string.", f"{field}.data")
         if not isinstance(mime, str) or not mime:
             raise _fail(f"{field}.media_type must be a string.", f"{field}.media_type")
-        title = block.get("title") if isinstance(block.get("title"), str) else ""
-        return media_from_data(0, where, f"{field}.data", data, mime, title)
+        title = block.get("title")
+        return media_from_data(0, where, f"{field}.data", data, mime,
+                               title if isinstance(title, str) else "")
     if stype == "url":
         url = source.get("url")
         if not isinstance(url, str) or not url.strip():

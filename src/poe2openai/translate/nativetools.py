@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..jsonlib import dumps_str
-from .response import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Out
+from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Out
 from .tooloptions import new_call_id
 
 __all__ = ["FirstToolCallOnly", "NativeToolCalls"]

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .response import CONTENT, REASONING, RESET, Out
+from .items import CONTENT, REASONING, RESET, Out
 
 __all__ = ["MARKERS", "ReasoningSplitter", "strip_thinking"]
 

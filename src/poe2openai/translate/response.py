@@ -29,29 +29,17 @@ answer is always exactly the last replacement plus the text that follows it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Protocol
 
-from ..errors import ProxyError
-from ..poe.errors import map_error_event
 from ..modeloptions import DEFAULT_OPTIONS, ModelOptions
-
-if TYPE_CHECKING:
-    from .nativetools import NativeToolCalls
+from ..poe.errors import map_error_event
+from .items import CONTENT, ERROR, FILE, REASONING, RESET, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .nativetools import NativeToolCalls
+from .reasoning import strip_thinking
 
 __all__ = ["CONTENT", "ERROR", "FILE", "REASONING", "RESET", "TOOL_ARGS", "TOOL_CALL",
            "Accumulator", "ResponseTranslator"]
 
-CONTENT: Final = 0
-REASONING: Final = 1
-TOOL_CALL: Final = 2
-TOOL_ARGS: Final = 3
-ERROR: Final = 4
-#: Non-stream only: forget the content so far (a ``replace_response`` rewrote it).
-RESET: Final = 5
-#: A file the bot produced (Poe ``file`` event); see ``translate/media.py``.
-FILE: Final = 6
-
-Out = tuple[Any, ...]
 Event = tuple[str, dict[str, Any]]
 
 
@@ -139,8 +127,6 @@ class ResponseTranslator:
 
     def _json(self, data: dict[str, Any], out: list[Out]) -> None:
         if self._native is None:
-            from .nativetools import NativeToolCalls
-
             self._native = NativeToolCalls()
             self._tools = True
         items = self._native.feed(data)
@@ -204,8 +190,6 @@ class ResponseTranslator:
             if sent:
                 # Text already streamed cannot be taken back: append the replacement's
                 # answer (its thinking block, if any, went out as reasoning already).
-                from .reasoning import strip_thinking
-
                 tail = "\n\n" + strip_thinking(new)
             else:
                 tail = new
@@ -225,37 +209,3 @@ def file_item(data: dict[str, Any]) -> Out | None:
     content_type, name, ref = data.get("content_type"), data.get("name"), data.get("inline_ref")
     return (FILE, url, content_type if isinstance(content_type, str) else "",
             name if isinstance(name, str) else "", ref if isinstance(ref, str) and ref else None)
-
-
-class Accumulator:
-    """Collects output items into one non-stream message."""
-
-    __slots__ = ("content", "error", "reasoning", "tool_calls")
-
-    def __init__(self) -> None:
-        self.content: list[str] = []
-        self.reasoning: list[str] = []
-        self.tool_calls: list[dict[str, Any]] = []
-        self.error: ProxyError | None = None
-
-    def add(self, items: list[Out]) -> None:
-        for item in items:
-            kind = item[0]
-            if kind == CONTENT:
-                self.content.append(item[1])
-            elif kind == REASONING:
-                self.reasoning.append(item[1])
-            elif kind == TOOL_CALL:
-                self.tool_calls.append({
-                    "id": item[2], "type": "function",
-                    "function": {"name": item[3], "arguments": ""},
-                })
-            elif kind == TOOL_ARGS:
-                for call in self.tool_calls[item[1]:item[1] + 1]:
-                    call["function"]["arguments"] += item[2]
-            elif kind == ERROR:
-                self.error = item[1]
-            elif kind == RESET:
-                # The bot rewrote its whole answer (any "Thinking..." text included).
-                self.content.clear()
-                self.reasoning.clear()

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import ProxyError
 from ..jsonlib import JSONDecodeError, dumps, loads
 from .conversation import Conversation, ToolCall, Turn, Usage
-from .response import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
 
 __all__ = ["KEEPALIVE", "ResponseSettings", "ResponsesExchange", "ResponsesStream",
            "new_id", "output_turns", "usage_object"]
@@ -194,13 +194,13 @@ class ResponsesStream:
                     item=_call_item(call.id, call.call_id, name, "", custom=custom, done=False,
                                     settings=self._settings)))
             elif kind == TOOL_ARGS:
-                call = self._calls.get(item[1])
-                if call is None or not item[2]:
+                open_call = self._calls.get(item[1])
+                if open_call is None or not item[2]:
                     continue
-                call.parts.append(item[2])
-                if not call.custom:  # a custom call's input is sent whole when complete
+                open_call.parts.append(item[2])
+                if not open_call.custom:  # a custom call's input is sent whole when complete
                     frames.append(self._event("response.function_call_arguments.delta",
-                                              item_id=call.id, output_index=call.pos,
+                                              item_id=open_call.id, output_index=open_call.pos,
                                               delta=item[2]))
         return b"".join(frames)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..modeloptions import ResolvedModel
-from .media import MediaStage
-from .reasoning import ReasoningSplitter
 from .conversation import Conversation
-from .response import Stage
+from .media import MediaStage
 from .nativetools import FirstToolCallOnly
+from .reasoning import ReasoningSplitter
+from .response import Stage
 from .xmltools import XmlToolCalls
 
 __all__ = ["make_stages"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..jsonlib import dumps_str
 from .conversation import Usage
-from .response import Accumulator
+from .items import Accumulator
 
 __all__ = ["Counter", "chat_usage", "count_tokens", "count_usage", "prompt_tokens",
            "query_prompt_tokens", "upstream_usage"]

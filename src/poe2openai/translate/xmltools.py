@@ -13,7 +13,7 @@ import re
 from typing import Any, Final
 
 from ..jsonlib import JSONDecodeError, dumps_str, loads, too_deep
-from .response import CONTENT, REASONING, RESET, TOOL_ARGS, TOOL_CALL, Out
+from .items import CONTENT, RESET, TOOL_ARGS, TOOL_CALL, Out
 from .schema import json_type, schema_types
 from .tooloptions import ToolOptions, new_call_id
 
