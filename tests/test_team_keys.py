@@ -116,15 +116,21 @@ async def test_reload_sees_a_change_that_kept_size_and_mtime(tmp_path: Path) -> 
     create_key(path, "one")
     store = KeyStore(path)
     await store.load_now()
-    st = path.stat()
-    text = path.read_text().replace('"one"', '"two"')
-    with open(path, "r+", encoding="utf-8") as f:  # in place: same inode and size
-        f.write(text)
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    rewrite_in_place(path, '"one"', '"two"')
     await store.refresh()  # polling cannot tell
     assert store.get("one") is not None
     await store.reload()  # SIGHUP
     assert store.get("one") is None and store.get("two") is not None
+
+
+def rewrite_in_place(path: Path, old: str, new: str) -> None:
+    """Replace text of the same length keeping the inode, size and modification time."""
+    st = path.stat()
+    text = path.read_text().replace(old, new)
+    assert len(old) == len(new)
+    with open(path, "r+", encoding="utf-8") as f:
+        f.write(text)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -21,6 +21,7 @@ import pytest
 from poe2openai.team.keyfile import FILE_NAME, create_key
 from tests.fake_poe import FakePoe, done, text
 from tests.helpers import chat_body
+from tests.test_team_keys import rewrite_in_place
 
 POE_KEY = "poe-server-key-SECRET-0123456789"
 ADMIN_PASSWORD = "admin-pass-SECRET-42"
@@ -37,9 +38,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _wait_until(check: Any, timeout: float = 10.0) -> Any:
+async def _wait_until(check: Any, limit: float = 10.0) -> Any:
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + limit
     while True:
         result = await check()
         if result or loop.time() > end:
@@ -106,11 +107,7 @@ async def test_sighup_sigterm_json_logs_and_no_secrets(fake_poe: FakePoe,
                 await resp.read()
 
             # An in-place edit that keeps inode, size and mtime: polling cannot see it...
-            st = path.stat()
-            data = path.read_text().replace('"one"', '"uno"')
-            with open(path, "r+", encoding="utf-8") as f:
-                f.write(data)
-            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            rewrite_in_place(path, '"one"', '"uno"')
             reloads = await _reloads(http, url)
             proc.send_signal(signal.SIGHUP)  # ... SIGHUP reads it anyway
 

@@ -92,7 +92,7 @@ async def create_key(request: web.Request) -> web.Response:
             models = [m for m in models.replace(",", " ").split() if m]
         expires = body.get("expires")
         record, secret = await store.create(
-            body.get("name"), models=models or None, rpm=_int_field(body, "rpm"),
+            str(body.get("name") or ""), models=models or None, rpm=_int_field(body, "rpm"),
             concurrency=_int_field(body, "concurrency"), daily=_int_field(body, "daily"),
             expires=parse_expiry(expires) if isinstance(expires, str) and expires.strip()
             else None)
@@ -159,11 +159,11 @@ async def points(request: web.Request) -> web.Response:
     now = time.monotonic()
     if refresh or cache.get("at") is None or now - cache["at"] > HISTORY_TTL:
         try:
-            history = await request.config_dict[POE_USAGE].points_history(settings.poe_api_key)
-            cache.update(at=now, history=history, error=None)
+            fresh = await request.config_dict[POE_USAGE].points_history(settings.poe_api_key)
+            cache.update(at=now, history=fresh, error=None)
         except ProxyError as err:
             cache.update(at=now, error=err.message)
-    history = cache.get("history")
+    history: list[dict[str, Any]] | None = cache.get("history")
     out["history_error"] = cache.get("error")
     if history is not None:
         out["history"] = [{"time": format_time(e["creation_time"] / 1_000_000),

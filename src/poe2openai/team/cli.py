@@ -13,8 +13,15 @@ from pathlib import Path
 
 from ..jsonlib import dumps_str
 from ..settings import SettingsError, load_settings
-from .keyfile import FILE_NAME, KeyError_, KeyRecord, create_key, parse_expiry, read_keys, \
-    revoke_key
+from .keyfile import (
+    FILE_NAME,
+    KeyError_,
+    KeyRecord,
+    create_key,
+    parse_expiry,
+    read_keys,
+    revoke_key,
+)
 
 __all__ = ["main"]
 

@@ -48,7 +48,7 @@ MAX_LIMIT: Final = 1_000_000_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
-class KeyError_(ValueError):  # noqa: N801 - "KeyError" is a builtin
+class KeyError_(ValueError):
     """A bad key definition or key file; the message says what is wrong."""
 
 

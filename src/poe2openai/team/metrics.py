@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, \
-    disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
@@ -19,7 +18,7 @@ from .. import __version__
 
 __all__ = ["CONTENT_TYPE_LATEST", "MAX_LABEL_VALUES", "Metrics"]
 
-disable_created_metrics()  # no *_created series: they double the output for no use here
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the output for no use here
 
 MAX_LABEL_VALUES = 200
 _MAX_LABEL_LEN = 100

@@ -34,7 +34,7 @@ from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .usagelog import FILE_NAME as USAGE_FILE
 from .usagelog import UsageLog
 
-__all__ = ["READINESS", "POE_USAGE", "Readiness", "setup_ops"]
+__all__ = ["POE_USAGE", "READINESS", "Readiness", "setup_ops"]
 
 log = logging.getLogger(__name__)
 

@@ -216,7 +216,7 @@ class UsageLog:
         assert self._conn is not None
         col = "model" if by == "model" else "key"  # never from the client as text
         return self._conn.execute(
-            f"SELECT CAST(ts / ? AS INTEGER) * ? AS t, {col}, COUNT(*), "  # noqa: S608
+            f"SELECT CAST(ts / ? AS INTEGER) * ? AS t, {col}, COUNT(*), "
             "SUM(status >= 400), SUM(tokens_in), SUM(tokens_out), AVG(ttfb), AVG(duration) "
             f"FROM requests WHERE ts >= ? GROUP BY t, {col} ORDER BY t",
             (size, size, start)).fetchall()
