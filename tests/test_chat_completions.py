@@ -8,6 +8,7 @@ import openai
 import pytest
 from aiohttp.test_utils import TestClient
 
+from poe2openai.tokenizer import TOKENIZER
 from tests.fake_poe import ANSWERS, FakePoe, done, replace, text
 from tests.helpers import AUTH, chat_body, parse_sse, stream_text
 
@@ -32,7 +33,7 @@ async def test_sdk_non_stream(sdk: openai.AsyncOpenAI, fake_poe: FakePoe) -> Non
     assert reply.choices[0].finish_reason == "stop"
     assert reply.model == "GPT-4o" and reply.object == "chat.completion"
     assert reply.id.startswith("chatcmpl-")
-    assert reply.usage is not None and reply.usage.completion_tokens > 0
+    assert reply.usage is not None and reply.usage.completion_tokens == TOKENIZER.count("Hello!")
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
 
@@ -66,7 +67,7 @@ async def test_sdk_stream_usage_chunk(sdk: openai.AsyncOpenAI, fake_poe: FakePoe
         stream_options={"include_usage": True})
     chunks = [c async for c in stream]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
-    assert chunks[-1].usage.completion_tokens > 0
+    assert chunks[-1].usage.completion_tokens == TOKENIZER.count("Hello!")
     assert chunks[-2].choices[0].finish_reason == "stop"
 
 

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from poe2openai.registry import ModelOptions
+from poe2openai.tokenizer import TOKENIZER
 from tests.fake_poe import FakePoe, Received, done, hang, text
 from tests.helpers import AUTH, parse_sse
 from tests.model_options import use_options
@@ -296,7 +297,8 @@ async def test_xml_stops_reading_after_the_call(proxy: TestClient[Any, Any],
     msg = body["choices"][0]["message"]
     assert msg["content"] is None and body["choices"][0]["finish_reason"] == "tool_calls"
     assert msg["tool_calls"][0]["function"] == {"name": "get_time", "arguments": "{}"}
-    assert body["usage"]["completion_tokens"] > 0  # the call's name and arguments count
+    # The call's name and arguments are what the answer cost (no text went out).
+    assert body["usage"]["completion_tokens"] == TOKENIZER.count("get_time") + TOKENIZER.count("{}")
     assert fake_poe.last is not None and await fake_poe.last.wait_cancelled(2)
 
 

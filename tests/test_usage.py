@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from poe2openai.api import answer as serving
 from poe2openai.tokenizer import Tokenizer
-from poe2openai.translate.usage import count_tokens
+from poe2openai.translate.usage import count_tokens, prompt_tokens
 from tests.fake_poe import FakePoe, done, text
 from tests.helpers import AUTH, chat_body, parse_sse
 
@@ -25,9 +25,13 @@ def estimate_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(serving, "TOKENIZER", Tokenizer({"TIKTOKEN_ENCODING_PATH": ""}))
 
 
-def check_usage(usage: Any) -> None:
+def check_usage(usage: Any, prompt: list[str] | None = None) -> None:
+    """The usage object's shape, and its prompt count: the chat format's overhead plus the
+    estimate of each message the bot was sent (``chat_body``'s one "Hi" by default)."""
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-    assert usage["prompt_tokens"] > 0
+    texts = ["Hi"] if prompt is None else prompt
+    assert usage["prompt_tokens"] == prompt_tokens(texts) == 2 + sum(
+        4 + count_tokens(t) for t in texts)
     assert set(usage["completion_tokens_details"]) >= {"reasoning_tokens"}
     assert set(usage["prompt_tokens_details"]) >= {"cached_tokens"}
 
