@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from poe2openai.registry import ModelOptions
 from poe2openai.translate.media import MAX_HOLD, MediaStage, markdown_link
 from poe2openai.translate.response import (
     CONTENT,
@@ -35,7 +34,7 @@ def text(s: str) -> tuple[str, dict[str, Any]]:
 def run(events: list[tuple[str, dict[str, Any]]], *, streaming: bool = True,
         batches: int = 1) -> tuple[str, list[list[Out]]]:
     """Feed events one per batch (or all at once) and return the content and the batches."""
-    tr = ResponseTranslator(ModelOptions(), streaming=streaming, stages=[MediaStage()])
+    tr = ResponseTranslator(streaming=streaming, stages=[MediaStage()])
     acc = Accumulator()
     outs: list[list[Out]] = []
     if batches == 1:

@@ -121,7 +121,7 @@ def test_other_items_release_held_text_in_order() -> None:
 
 def test_translator_with_options_object() -> None:
     opts = ModelOptions(reasoning_format="think")
-    tr = ResponseTranslator(opts, stages=[ReasoningSplitter(opts.reasoning_format)])
+    tr = ResponseTranslator(stages=[ReasoningSplitter(opts.reasoning_format)])
     out = tr.feed([("text", {"text": "Thinking...\n> x\n"}), ("text", {"text": "y"}),
                    ("done", {})])
     assert "".join(i[1] for i in out if i[0] == CONTENT) == "<think>\nx\n</think>\n\ny"

@@ -130,10 +130,10 @@ def test_event_sequences(events: list[Any], stream_text: str, final_text: str) -
     assert run(events, streaming=False)[0] == final_text
 
 
-def test_suggested_replies_are_kept_aside() -> None:
+def test_suggested_replies_are_not_part_of_the_answer() -> None:
     t = ResponseTranslator()
-    t.feed([ev("text", text="x"), ev("suggested_reply", text="Tell me more")])
-    assert t.suggested_replies == ["Tell me more"]
+    out = t.feed([ev("text", text="x"), ev("suggested_reply", text="Tell me more")])
+    assert out == [(CONTENT, "x")]
 
 
 def test_error_event_ends_the_answer() -> None:

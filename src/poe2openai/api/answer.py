@@ -30,9 +30,9 @@ from ..poe.client import PoeEvent, PoeStream
 from ..tokenizer import TOKENIZER
 from ..translate.conversation import Conversation, Usage
 from ..translate.headers import name_list
+from ..translate.items import ERROR, Accumulator, Out
 from ..translate.params import attach_parameters, resolve_parameters
 from ..translate.query import build_poe_query
-from ..translate.items import ERROR, Accumulator, Out
 from ..translate.response import ResponseTranslator
 from ..translate.stages import make_stages
 from ..translate.usage import count_usage, upstream_usage
@@ -182,7 +182,7 @@ async def _complete(request: web.Request, exchange: Exchange, conv: Conversation
                     model: ResolvedModel, query: dict[str, Any], api_key: str,
                     headers: dict[str, str]) -> web.Response:
     poe = request.app[keys.POE]
-    translator = ResponseTranslator(model.options, streaming=False,
+    translator = ResponseTranslator(streaming=False,
                                     stages=make_stages(conv, model))
     acc = Accumulator()
     streams = request.app[keys.STREAMS]
@@ -216,7 +216,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
     streams = app[keys.STREAMS]
     poe = app[keys.POE]
     enc = exchange.stream_encoder()
-    translator = ResponseTranslator(model.options, streaming=True,
+    translator = ResponseTranslator(streaming=True,
                                     stages=make_stages(conv, model))
     collected = Accumulator() if enc.wants_usage else None  # only what usage needs
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ..modeloptions import DEFAULT_OPTIONS, ModelOptions
 from ..poe.errors import map_error_event
 from .items import CONTENT, ERROR, FILE, REASONING, RESET, TOOL_ARGS, TOOL_CALL, Accumulator, Out
 from .nativetools import NativeToolCalls
@@ -65,18 +64,15 @@ class ResponseTranslator:
     """The state of one answer: feed it event batches, get output items."""
 
     __slots__ = ("_native", "_replacement", "_sent", "_tools", "done", "finish_reason",
-                 "options", "stages", "streaming", "suggested_replies")
+                 "stages", "streaming")
 
-    def __init__(self, options: ModelOptions = DEFAULT_OPTIONS, *, streaming: bool = True,
-                 stages: list[Stage] | None = None) -> None:
-        self.options = options
+    def __init__(self, *, streaming: bool = True, stages: list[Stage] | None = None) -> None:
         self.streaming = streaming
         self.stages: list[Stage] = stages or []
         self._sent: list[str] = []  # content given out so far, for replace_response
         self._replacement: str | None = None
         self.done = False  #: the answer is complete (done or error seen)
         self.finish_reason = "stop"
-        self.suggested_replies: list[str] = []
         self._native: NativeToolCalls | None = None  # created by the first json event
         # Whether tool calls can appear at all: only then are output items checked for them.
         self._tools = any(getattr(st, "makes_tool_calls", False) for st in self.stages)
@@ -113,11 +109,8 @@ class ResponseTranslator:
                 item = file_item(data)
                 if item is not None:
                     out.append(item)
-            elif name == "suggested_reply":
-                text = data.get("text")
-                if isinstance(text, str):
-                    self.suggested_replies.append(text)
-            # meta, ping, data and unknown events carry nothing for the client.
+            # meta, suggested_reply, ping, data and unknown events carry nothing for the
+            # client.
         if self.stages and (out or self.done):
             # After an error, whatever a stage still holds is dropped, not flushed.
             out = self._run_stages(out, flush=self.done and not (out and out[-1][0] == ERROR))
