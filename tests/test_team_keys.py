@@ -171,3 +171,13 @@ def test_cli_keeps_the_server_command(tmp_path: Path) -> None:
     keys_help = _cli(tmp_path, "--help")
     assert keys_help.returncode == 0 and "create" in keys_help.stdout
     assert _cli(tmp_path).returncode == 2  # a subcommand is required
+
+
+def test_access_owner_keeps_proxy_users_apart() -> None:
+    from poe2openai.team.gate import Access
+
+    alice = KeyRecord(name="alice", digest="0" * 64, models=("gpt-4o",))
+    assert Access(alice, "server-key").owner == "proxy:alice"
+    assert Access(None, "own-poe-key").owner == "own-poe-key"
+    assert Access(alice, "server-key").name == "alice" and Access(None, "k").name == "-"
+    assert "server-key" not in repr(Access(alice, "server-key"))

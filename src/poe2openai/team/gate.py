@@ -70,8 +70,10 @@ class Access:
         return self.key.name if self.key is not None else PASS_THROUGH
 
     @property
-    def limiter_key(self) -> str:
-        """What ``RATE_LIMIT_MS`` spaces requests by: the proxy key's name, else the Poe key."""
+    def owner(self) -> str:
+        """Whose per-user state this is (``RATE_LIMIT_MS`` spacing, stored responses):
+        ``proxy:<name>`` for a proxy key, else the client's own Poe key. Never use
+        ``poe_key`` for that: with proxy keys every user shares the server's key."""
         return f"proxy:{self.key.name}" if self.key is not None else self.poe_key
 
     def allows(self, model: str) -> bool:
