@@ -13,4 +13,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 python3 -m pip install -q -e ".[test]"
+# The JavaScript clients some tests run (the Vercel AI SDK), from the npm registry.
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
+else
+  echo "note: npm is not installed; the JavaScript client tests will be skipped" >&2
+fi
 python3 -m pytest "$@"
