@@ -15,6 +15,7 @@ ProxyError
 │   └── ModelNotFound         404 model_not_found
 ├── MethodNotAllowed          405 method_not_allowed
 ├── RequestTooLarge           413 request_too_large
+├── StructuredOutputFailed    422 structured_output_failed (never retried)
 ├── InsufficientQuota         429 insufficient_quota (never retried)
 ├── RateLimited               429 rate_limit_exceeded
 ├── InternalError             500 internal_error
@@ -125,6 +126,16 @@ class RequestTooLarge(ProxyError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+    retryable = False
+
+
+class StructuredOutputFailed(ProxyError):
+    """The bot's answer did not match the requested JSON format, repairs included. Not the
+    client's fault, but retrying the same request costs points for the same outcome."""
+
+    status = 422
+    type = "invalid_response_format"
+    code = "structured_output_failed"
     retryable = False
 
 

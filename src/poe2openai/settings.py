@@ -75,6 +75,16 @@ def _secret(raw: str) -> str:
     return raw.strip()
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 def _log_format(raw: str) -> str:
     value = raw.strip().lower()
     if value not in ("text", "json"):
@@ -141,6 +151,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATE_LIMIT_MS", "rate_limit_ms", _int(0, 3_600_000), "0",
             "Least time between the starts of two chat requests with the same API key, in ms "
             "(0: no limit). Requests queue for their turn, at most 30 s (then 429)."),
+    Setting("STRUCTURED_OUTPUT_RETRIES", "structured_retries", _int(0, 5), "1",
+            "Structured output: repair rounds (the validator's error sent back to the bot) "
+            "before an answer that does not match the schema is an error."),
+    Setting("STRUCTURED_OUTPUT_STREAM", "structured_stream", _choice("stream", "buffer"),
+            "stream", "Structured output in streams: 'stream' sends the JSON as it is produced; "
+            "'buffer' holds it and sends only a validated document."),
     Setting("RESPONSES_MAX_STORED", "responses_max_stored", _int(0, 10**7), "1000",
             "Responses API: most responses kept for previous_response_id (0: none kept)."),
     Setting("RESPONSES_MAX_BYTES", "responses_max_bytes", _int(0, 2**40), "67108864",
@@ -184,6 +200,8 @@ class Settings:
     cors_allow_origins: tuple[str, ...] = ("*",)
     reload_interval: float = 1.0
     admin_username: str = "admin"
+    structured_retries: int = 1
+    structured_stream: str = "stream"
     responses_max_stored: int = 1000
     responses_max_bytes: int = 67108864
     responses_ttl: float = 86400.0

@@ -23,18 +23,19 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from .. import keys
-from ..errors import ProxyError, UpstreamError, UpstreamUnavailable
+from ..errors import ProxyError, StructuredOutputFailed, UpstreamError, UpstreamUnavailable
 from ..jsonlib import dumps
 from ..modeloptions import ResolvedModel
 from ..poe.client import PoeEvent, PoeStream
 from ..tokenizer import TOKENIZER
 from ..translate.conversation import Conversation, Usage
 from ..translate.headers import name_list
-from ..translate.items import ERROR, Accumulator, Out
+from ..translate.items import CONTENT, ERROR, Accumulator, Out
 from ..translate.params import attach_parameters, resolve_parameters
 from ..translate.query import build_poe_query
 from ..translate.response import ResponseTranslator
 from ..translate.stages import make_stages
+from ..translate.structured import JsonStage, extract, native_format, problem, repair_query
 from ..translate.usage import count_usage, upstream_usage
 from .accesslog import MODEL
 from .streams import StreamState
@@ -96,10 +97,14 @@ async def answer(request: web.Request, exchange: Exchange, conv: Conversation,
     try:
         parameters = await _bot_parameters(request.app, conv, model)  # 400s before uploads
         if conv.media:
-            conv.attachments = await request.app[keys.UPLOADER].resolve(conv.media, api_key)
+            uploaded = await request.app[keys.UPLOADER].resolve(conv.media, api_key)
+            for turn, attachments in uploaded.items():
+                conv.attachments.setdefault(turn, []).extend(attachments)
         query = build_poe_query(conv, model)
         attach_parameters(query["query"], parameters)
         headers: dict[str, str] = {}
+        if conv.output_format is not None:
+            headers["x-structured-output"] = "native" if conv.native_format else "instructed"
         if conv.dropped:
             headers["x-dropped-params"] = name_list(conv.dropped)
         if conv.stream:
@@ -120,15 +125,25 @@ _COUNT_INLINE = 32768
 async def _bot_parameters(app: web.Application, conv: Conversation,
                           model: ResolvedModel) -> dict[str, Any]:
     """The Poe bot parameters: models.yaml defaults, then the request's, checked against
-    the bot's published schema when there is one. Consumed names leave ``conv.dropped``."""
+    the bot's published schema when there is one. Consumed names leave ``conv.dropped``.
+    A structured-output request uses the bot's own ``response_format`` parameter when it
+    publishes one."""
     defaults = model.options.parameters
-    if not conv.param_candidates:
+    if not conv.param_candidates and conv.output_format is None:
         return dict(defaults)
     schema = await bot_schema(app, model.bot)
-    plan = resolve_parameters(conv.param_candidates, schema, defaults, bot=model.bot)
-    tops = {c.top for c in conv.param_candidates}
-    conv.dropped = sorted({d for d in conv.dropped if d not in tops} | set(plan.dropped))
-    return plan.parameters
+    parameters = dict(defaults)
+    if conv.param_candidates:
+        plan = resolve_parameters(conv.param_candidates, schema, defaults, bot=model.bot)
+        tops = {c.top for c in conv.param_candidates}
+        conv.dropped = sorted({d for d in conv.dropped if d not in tops} | set(plan.dropped))
+        parameters = plan.parameters
+    if conv.output_format is not None and schema is not None \
+            and any(p.get("name") == "response_format" for p in schema):
+        # The bot takes OpenAI's response_format itself: no instruction in the prompt.
+        parameters["response_format"] = native_format(conv.output_format)
+        conv.native_format = True
+    return parameters
 
 
 async def bot_schema(app: web.Application, bot: str) -> list[dict[str, Any]] | None:
@@ -178,33 +193,82 @@ def _finish_reason(translator: ResponseTranslator, acc: Accumulator | None) -> s
     return translator.finish_reason
 
 
+def _add(total: Usage | None, usage: Usage | None) -> Usage | None:
+    """Usage over every Poe query of an answer (structured-output repairs count too)."""
+    if total is None or usage is None:
+        return usage or total
+    return Usage(total.input_tokens + usage.input_tokens,
+                 total.output_tokens + usage.output_tokens,
+                 total.reasoning_tokens + usage.reasoning_tokens,
+                 total.cached_tokens + usage.cached_tokens)
+
+
+def _unfixable(conv: Conversation, answer_text: str, why: str) -> ProxyError:
+    kind = conv.output_format.kind if conv.output_format is not None else "JSON"
+    return StructuredOutputFailed(
+        f"The bot's answer does not match the requested {kind} format "
+        f"after {conv.structured_repairs} repair round(s): {why}. Its last answer was: "
+        f"{answer_text[:_QUOTED]}")
+
+
+def _held_text(stages: list[Any]) -> bool:
+    """Whether a structured-output stage holds answer text (nothing went out yet)."""
+    return bool(stages) and isinstance(stages[-1], JsonStage) and bool(stages[-1].parts)
+
+
+#: How much of an unusable answer an error quotes.
+_QUOTED = 20000
+
+
 async def _complete(request: web.Request, exchange: Exchange, conv: Conversation,
                     model: ResolvedModel, query: dict[str, Any], api_key: str,
                     headers: dict[str, str]) -> web.Response:
     poe = request.app[keys.POE]
-    translator = ResponseTranslator(streaming=False,
-                                    stages=make_stages(conv, model))
-    acc = Accumulator()
     streams = request.app[keys.STREAMS]
-    async with poe.query(model.bot, query, api_key) as upstream:
-        state = StreamState(None, upstream, 0.0)
-        streams.add(state)
-        try:
-            while not translator.done:
-                events = await _read(upstream, state)
-                if events is None:
-                    acc.add(translator.finish())  # a held replacement or file links may remain
-                    if not acc.content and not acc.tool_calls and not acc.reasoning:
-                        raise UpstreamError("Poe closed the connection without answering.")
-                    log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
-                    break
-                acc.add(translator.feed(events))
-        finally:
-            streams.discard(state)
-    if acc.error is not None:
-        raise acc.error
-    body = exchange.complete(acc, _finish_reason(translator, acc),
-                             await _usage(query, translator, acc))
+    repairs = request.app[keys.SETTINGS].structured_retries if conv.output_format else 0
+    total: Usage | None = None
+    while True:  # one Poe query, more only to repair structured output
+        stages = make_stages(conv, model)
+        translator = ResponseTranslator(streaming=False, stages=stages)
+        acc = Accumulator()
+        async with poe.query(model.bot, query, api_key) as upstream:
+            state = StreamState(None, upstream, 0.0)
+            streams.add(state)
+            try:
+                while not translator.done:
+                    events = await _read(upstream, state)
+                    if events is None:
+                        acc.add(translator.finish())  # a held replacement or files may remain
+                        if not acc.content and not acc.tool_calls and not acc.reasoning \
+                                and not _held_text(stages):
+                            raise UpstreamError("Poe closed the connection without answering.")
+                        log.warning("Poe's answer from %s ended without a 'done' event",
+                                    model.bot)
+                        break
+                    acc.add(translator.feed(events))
+            finally:
+                streams.discard(state)
+        if acc.error is not None:
+            raise acc.error
+        total = _add(total, await _usage(query, translator, acc))
+        if conv.output_format is None or acc.tool_calls:
+            break
+        stage = stages[-1]
+        assert isinstance(stage, JsonStage)
+        found = extract(stage.text)
+        why = problem(conv.output_format, found)
+        if why is None:
+            acc.content = [found[1]]  # type: ignore[index]
+            break
+        if repairs <= conv.structured_repairs:
+            raise _unfixable(conv, stage.text, why)
+        conv.structured_repairs += 1
+        log.info("Structured output from %s did not validate (%s); asking it again",
+                 model.bot, why)
+        query = repair_query(query, stage.text, why)
+    if conv.structured_repairs:
+        headers["x-structured-output"] = headers.get("x-structured-output", "") + ", repaired"
+    body = exchange.complete(acc, _finish_reason(translator, acc), total)  # type: ignore[arg-type]
     return web.Response(body=dumps(body), content_type="application/json", headers=headers)
 
 
@@ -216,85 +280,121 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
     streams = app[keys.STREAMS]
     poe = app[keys.POE]
     enc = exchange.stream_encoder()
-    translator = ResponseTranslator(streaming=True,
-                                    stages=make_stages(conv, model))
-    collected = Accumulator() if enc.wants_usage else None  # only what usage needs
-
-    async with poe.query(model.bot, query, api_key) as upstream:
-        loop = asyncio.get_running_loop()
-        state = StreamState(None, upstream, loop.time(), exchange.keepalive)
-        streams.add(state)
-        try:
-            # Hold the HTTP status back until Poe says something (or FIRST_BYTE_WAIT
-            # passes), so that an error Poe reports first can still become an HTTP error.
-            pending: list[Out] = []
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(settings.first_byte_wait):
-                    while not pending and not translator.done:
-                        events = await _read(upstream, state)
-                        if events is None:
-                            pending = translator.finish()
-                            if not pending:
-                                raise UpstreamError(
-                                    "Poe closed the connection without answering.")
-                            break
-                        pending = translator.feed(events)
-            if pending and pending[0][0] == ERROR:
-                raise pending[0][1]
-            resp = SSEResponse(headers={**SSE_HEADERS, **headers})
-            await resp.prepare(request)
-        except BaseException:
-            streams.discard(state)
-            raise
-        state.response = resp
-        state.last_write = loop.time()
-        try:
-            out, head = pending, enc.start()
-            del pending
-            while True:
-                failed: ProxyError | None = None
-                if out and out[-1][0] == ERROR:
-                    failed = out.pop()[1]
-                data = head + enc.encode(out) if out else head
-                head = b""
-                if out and collected is not None:
-                    collected.add(out)
-                if translator.done:
-                    if failed is not None:
-                        log.warning("Poe reported an error mid-stream from %s: %s", model.bot,
-                                    failed.message)
-                        data += enc.fail(failed)
-                    else:
-                        usage = (await _usage(query, translator, collected)
-                                 if collected is not None else None)
-                        data += enc.finish(translator.finish_reason, usage)
-                    break
-                if data:
-                    await resp.write(data)
-                    state.last_write = loop.time()
-                # Hold nothing of the last batch while waiting: an open stream stays small.
-                data = b""
-                out = events = None  # type: ignore[assignment]
-                try:
-                    events = await _read(upstream, state)
-                except ProxyError as err:
-                    log.warning("Stream ended with an error after it started: %s (%s)",
-                                err.message, err.code)
-                    data = enc.fail(err)
-                    break
-                if events is not None:
-                    out = translator.feed(events)
+    loop = asyncio.get_running_loop()
+    fmt = conv.output_format
+    buffered = fmt is not None and settings.structured_stream == "buffer"
+    repairs = settings.structured_retries if fmt is not None else 0
+    resp: SSEResponse | None = None
+    state: StreamState | None = None
+    total: Usage | None = None
+    head = b""
+    try:
+        while True:  # one Poe query, more only to repair structured output
+            stages = make_stages(conv, model, stream_json=not buffered)
+            translator = ResponseTranslator(streaming=True, stages=stages)
+            # Only what usage (or structured output) needs is kept.
+            collected = Accumulator() if enc.wants_usage or fmt is not None else None
+            async with poe.query(model.bot, query, api_key) as upstream:
+                if state is None:
+                    state = StreamState(None, upstream, loop.time(), exchange.keepalive)
+                    streams.add(state)
                 else:
-                    log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
-                    out = translator.finish()
+                    state.upstream = upstream
+                out: list[Out] = []
+                if resp is None:
+                    # Hold the HTTP status back until Poe says something (or FIRST_BYTE_WAIT
+                    # passes), so that an error Poe reports first can still be an HTTP error.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(settings.first_byte_wait):
+                            while not out and not translator.done:
+                                events = await _read(upstream, state)
+                                if events is None:
+                                    out = translator.finish()
+                                    if not out and not _held_text(stages):
+                                        raise UpstreamError(
+                                            "Poe closed the connection without answering.")
+                                    break
+                                out = translator.feed(events)
+                    if out and out[0][0] == ERROR:
+                        raise out[0][1]
+                    resp = SSEResponse(headers={**SSE_HEADERS, **headers})
+                    await resp.prepare(request)
+                    state.response = resp
+                    state.last_write = loop.time()
+                    head = enc.start()
+                while True:
+                    failed: ProxyError | None = None
+                    if out and out[-1][0] == ERROR:
+                        failed = out.pop()[1]
+                    data = head + enc.encode(out) if out else head
+                    head = b""
+                    if out and collected is not None:
+                        collected.add(out)
+                    if translator.done:
+                        break
+                    if data:
+                        await resp.write(data)
+                        state.last_write = loop.time()
+                    # Hold nothing of the last batch while waiting: an open stream stays small.
+                    data = b""
+                    out = events = None  # type: ignore[assignment]
+                    try:
+                        events = await _read(upstream, state)
+                    except ProxyError as err:
+                        failed = err
+                        log.warning("Stream ended with an error after it started: %s (%s)",
+                                    err.message, err.code)
+                        break
+                    if events is not None:
+                        out = translator.feed(events)
+                    else:
+                        log.warning("Poe's answer from %s ended without a 'done' event",
+                                    model.bot)
+                        out = translator.finish()
+            if failed is not None:
+                if translator.done:
+                    log.warning("Poe reported an error mid-stream from %s: %s", model.bot,
+                                failed.message)
+                data += enc.fail(failed)
+                break
+            usage = (await _usage(query, translator, collected)
+                     if collected is not None else None)
+            total = _add(total, usage)
+            if fmt is None or (collected is not None and collected.tool_calls):
+                data += enc.finish(translator.finish_reason, total if enc.wants_usage else None)
+                break
+            stage = stages[-1]
+            assert isinstance(stage, JsonStage)
+            found = extract(stage.text)
+            why = problem(fmt, found)
+            sent = "".join(stage.emitted)
+            if why is None and found is not None and found[1].startswith(sent):
+                tail = found[1][len(sent):]
+                data += enc.encode([(CONTENT, tail)]) if tail else b""
+                data += enc.finish(translator.finish_reason, total if enc.wants_usage else None)
+                break
+            if why is None:
+                why = "the JSON sent so far is not the answer's valid JSON document"
+            if sent or repairs <= conv.structured_repairs:
+                # Text already sent cannot be taken back: end with the face's error.
+                data += enc.fail(_unfixable(conv, stage.text, why))
+                break
+            conv.structured_repairs += 1
+            log.info("Structured output from %s did not validate (%s); asking it again",
+                     model.bot, why)
+            query = repair_query(query, stage.text, why)
+            if data:
+                await resp.write(data)
+                state.last_write = loop.time()
+        streams.discard(state)
+        await resp.write(data)
+        await resp.write_eof()
+    except ConnectionResetError:
+        log.info("Client left a stream from %s; closing Poe's answer", model.bot)
+    finally:
+        if state is not None:
             streams.discard(state)
-            await resp.write(data)
-            await resp.write_eof()
-        except ConnectionResetError:
-            log.info("Client left a stream from %s; closing Poe's answer", model.bot)
-        finally:
-            streams.discard(state)
-    return resp
+    return resp  # type: ignore[return-value]
 
 
 async def _read(upstream: PoeStream, state: StreamState) -> list[PoeEvent] | None:

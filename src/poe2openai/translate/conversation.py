@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 
 from .attachments import MediaPart
 from .params import Candidate
+from .structured import OutputFormat
 from .tooloptions import ToolOptions
 
 __all__ = ["FINISH_REASONS", "Conversation", "Role", "ToolCall", "Turn", "Usage"]
@@ -75,6 +76,15 @@ class Conversation:
     attachments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     #: Chat Completions: a final usage chunk in a stream (``stream_options.include_usage``).
     stream_usage: bool = False
+    #: The Images API: the files of the answer are wanted as they are (``Accumulator.files``),
+    #: not as Markdown links in its text.
+    want_files: bool = False
+    #: Structured output (``response_format`` / ``text.format``), if asked for.
+    output_format: OutputFormat | None = None
+    #: The bot takes the format as its own parameter (no instruction in the prompt).
+    native_format: bool = False
+    #: Repair rounds done so far (structured output that did not validate).
+    structured_repairs: int = 0
 
 
 @dataclass(frozen=True, slots=True)

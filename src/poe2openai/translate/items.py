@@ -9,7 +9,8 @@ stream encoders and the non-stream :class:`Accumulator` read them:
 * ``(TOOL_ARGS, index, fragment)`` — more of its JSON arguments
 * ``(ERROR, ProxyError)`` — Poe reported an error; the answer is over
 * ``(RESET,)`` — non-stream only: forget the content so far
-* ``(FILE, url, content_type, name, inline_ref)`` — a file the bot produced
+* ``(FILE, url, content_type, name, inline_ref)`` — a file the bot produced (the media
+  stage turns these into Markdown links; without it, the :class:`Accumulator` keeps them)
 
 How an answer ended (a neutral finish reason) and its usage are in :mod:`.conversation`.
 """
@@ -39,13 +40,16 @@ Out = tuple[Any, ...]
 class Accumulator:
     """Collects output items into one non-stream message."""
 
-    __slots__ = ("content", "error", "reasoning", "tool_calls")
+    __slots__ = ("content", "error", "files", "reasoning", "tool_calls")
 
     def __init__(self) -> None:
         self.content: list[str] = []
         self.reasoning: list[str] = []
         self.tool_calls: list[dict[str, Any]] = []
         self.error: ProxyError | None = None
+        #: ``(url, content_type, name)`` of the files that reached it (the Images API's
+        #: answers: without the media stage, files are not turned into links).
+        self.files: list[tuple[str, str, str]] = []
 
     def add(self, items: list[Out]) -> None:
         for item in items:
@@ -65,6 +69,9 @@ class Accumulator:
             elif kind == ERROR:
                 self.error = item[1]
             elif kind == RESET:
-                # The bot rewrote its whole answer (any "Thinking..." text included).
+                # The bot rewrote its whole answer (any "Thinking..." text included); the
+                # files it sent stay: a replacement only rewrites the text that shows them.
                 self.content.clear()
                 self.reasoning.clear()
+            elif kind == FILE:
+                self.files.append((item[1], item[2], item[3]))

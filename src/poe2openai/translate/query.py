@@ -27,6 +27,7 @@ from typing import Any
 from ..jsonlib import dumps_str
 from ..modeloptions import ResolvedModel
 from .conversation import Conversation, ToolCall
+from .structured import instruction
 from .tooloptions import ToolOptions
 from .xmltools import render_call, render_results, xml_instructions
 
@@ -119,9 +120,11 @@ def build_poe_query(conv: Conversation, model: ResolvedModel) -> dict[str, Any]:
         body["logit_bias"] = conv.logit_bias
     if opts.enabled:
         if xml:
-            _add_xml_prompt(query, opts)
+            _add_to_last_user_message(query, xml_instructions(opts))
         else:
             body["tools"] = poe_tools(opts)
+    if conv.output_format is not None and not conv.native_format:
+        _add_to_last_user_message(query, instruction(conv.output_format))
     return body
 
 
@@ -144,8 +147,9 @@ def poe_tools(opts: ToolOptions) -> list[dict[str, Any]]:
             for t in opts.offered()]
 
 
-def _add_xml_prompt(query: list[dict[str, Any]], opts: ToolOptions) -> None:
-    block = xml_instructions(opts)
+def _add_to_last_user_message(query: list[dict[str, Any]], block: str) -> None:
+    """Instructions go at the end of the last user message, where a bot's own system prompt
+    cannot push them out."""
     for msg in reversed(query):
         if msg.get("role") == "user":
             text = msg.get("content") or ""

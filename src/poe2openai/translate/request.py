@@ -17,6 +17,7 @@ from .attachments import MEDIA_PARTS, TEXT_PARTS, collect_media
 from .conversation import Conversation, Role, ToolCall, Turn
 from .params import collect_candidates
 from .query import build_poe_query
+from .structured import parse_chat_format
 from .tooloptions import message_calls, parse_tool_options
 
 __all__ = ["build_poe_query", "check_nesting", "content_text", "parse_chat_request"]
@@ -24,6 +25,7 @@ __all__ = ["build_poe_query", "check_nesting", "content_text", "parse_chat_reque
 #: Parameters this module reads itself; every other one a request carries is accepted,
 #: has no effect, and is named in the ``x-dropped-params`` response header.
 _KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "stop", "n",
+                    "response_format",
                     "logit_bias", "tools", "tool_choice", "parallel_tool_calls"})
 
 _ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user",
@@ -99,6 +101,7 @@ def parse_chat_request(body: Any) -> Conversation:
         req.logit_bias = {str(k): float(v) for k, v in bias.items()}
 
     req.tools = parse_tool_options(body)
+    req.output_format = parse_chat_format(body.get("response_format"))
     req.param_candidates = collect_candidates(body)
     req.dropped = sorted(k for k in body if k not in _KNOWN and body[k] is not None)
     return req

@@ -26,6 +26,7 @@ from .attachments import MediaPart, media_from_url
 from .conversation import Conversation, ToolCall, Turn
 from .params import Candidate, collect_candidates
 from .responses_encode import ResponseSettings
+from .structured import parse_text_format
 from .tooloptions import parse_tool_choice
 
 __all__ = ["RESPONSES_FIELDS", "ResponsesRequest", "parse_responses_request"]
@@ -150,10 +151,8 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
     if searches:
         candidates.insert(0, Candidate("web_search", True, searches[0], "tools", "if_known"))
     conv.param_candidates = candidates
-    fmt = (text or {}).get("format")
+    conv.output_format = parse_text_format((text or {}).get("format"))
     dropped = {k for k in body if k not in _READ and body[k] is not None}
-    if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
-        dropped.add("text.format")
     if max_out is not None:
         dropped.add("max_output_tokens")
     conv.dropped = sorted(dropped)
@@ -174,7 +173,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
         "safety_identifier": None,
         "service_tier": "default",
         "temperature": 1.0 if temperature is None else temperature,
-        "text": {"format": {"type": "text"},
+        "text": {"format": (text or {}).get("format") or {"type": "text"},
                  "verbosity": verbosity if isinstance(verbosity, str) else "medium"},
         "tool_choice": body.get("tool_choice") or "auto",
         "tools": [_echo_tool(t) for t in body.get("tools") or () if isinstance(t, dict)],
