@@ -19,6 +19,9 @@ Then point Codex CLI or Claude Code at poe2openai and use one of these model nam
 * ``agent-multi``: three rounds: the file is created (``apply_patch``, else ``Write``),
   then read back (``exec_command`` ``cat``, else ``Bash``), then a text quoting what the
   read gave; so earlier rounds reach the bot as history.
+* ``agent-look``: asks to see ``picture.png`` in the working directory (Codex's
+  ``view_image``, Claude Code's ``Read``), then says how many attachments the tool result
+  carried to Poe (``Done. Attachments: N``).
 * ``agent-text``: a plain streamed answer.
 * ``agent-patch-think``, ``agent-exec-think``, ``agent-write-think``: the same, but the
   first answer starts with Poe-style thinking (``*Thinking...*`` and a quote) and a line
@@ -59,6 +62,7 @@ PATCH = f"*** Begin Patch\n*** Add File: {PATCH_FILE}\n+{PATCH_TEXT}\n*** End Pa
 EXEC_FILE = "hello-exec.txt"
 CODE_FILE = "hello-code.txt"
 WRITE_FILE = "hello.txt"
+PICTURE = "picture.png"
 WRITE_TEXT = "written by the fake Poe bot\n"
 
 _CWD_PATTERNS = (re.compile(r"<cwd>([^<\n]+)</cwd>"),
@@ -205,6 +209,18 @@ class Bots:
             return _final(_tool_results(rec))
         return _missing(rec, "apply_patch/Write" if rounds == 0 else "exec_command/Bash")
 
+    def look(self, rec: Received) -> list[Step]:
+        tools, cwd = _tool_names(rec), _cwd(rec, self.write_dir)
+        if _round(rec) == 0:
+            path = os.path.join(cwd, PICTURE)
+            if "view_image" in tools:
+                return _call("call_look_1", "view_image", {"path": path})
+            if "Read" in tools:
+                return _call("toolu_look_1", "Read", {"file_path": path})
+            return _missing(rec, "view_image/Read")
+        seen = sum(len(m.get("attachments") or ()) for m in rec.query if m.get("role") == "tool")
+        return [text(f"Done. Attachments: {seen}"), done()]
+
     @staticmethod
     def plain(rec: Received) -> list[Step]:
         return [text("Hello "), text("from the "), text("fake Poe."), done()]
@@ -236,7 +252,7 @@ def scripts(write_dir: str) -> dict[str, Any]:
     bots = Bots(write_dir)
     table: dict[str, Any] = {"gpt-5.5": bots.patch, "agent-patch": bots.patch,
                              "agent-exec": bots.exec, "agent-write": bots.write,
-                             "agent-code": bots.code, "agent-multi": bots.multi,
+                             "agent-code": bots.code, "agent-multi": bots.multi, "agent-look": bots.look,
                              "agent-text": bots.plain}
     for name in ("agent-patch", "agent-exec", "agent-write"):
         table[f"{name}-think"] = _with_thinking(table[name])

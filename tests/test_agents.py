@@ -14,11 +14,13 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,18 @@ needs_codex = pytest.mark.skipif(CODEX is None, reason="Codex CLI is not install
                                  "(scripts/tryout-agents.sh, or set CODEX_BIN)")
 needs_claude = pytest.mark.skipif(CLAUDE is None, reason="Claude Code is not installed "
                                   "(scripts/tryout-agents.sh, or set CLAUDE_BIN)")
+
+
+def _png(side: int = 8) -> bytes:
+    """A small red square as a PNG file."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * side for _ in range(side))
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
 
 
 def _free_port() -> int:
@@ -134,6 +148,8 @@ def make_stack(tmp_path: Path) -> Iterator[Any]:
         env = {k: v for k, v in os.environ.items() if k not in settings}
         env.update(PORT=str(port), HOST="127.0.0.1", CONFIG_DIR=str(config),
                    POE_BASE_URL=f"http://127.0.0.1:{fake_port}",
+                   POE_FILE_UPLOAD_URL=f"http://127.0.0.1:{fake_port}"
+                                       "/poe_api/file_upload_3RD_PARTY_POST",
                    ADMIN_PASSWORD="agents-admin", SHUTDOWN_TIMEOUT="2", LOG_LEVEL="info",
                    PYTHONPATH=os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]))
         fake_url, url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{port}"
@@ -271,6 +287,18 @@ def test_codex_runs_the_bots_tool_calls(make_stack: Any, case: CodexCase) -> Non
     stack.assert_logs_clean()
 
 
+@needs_codex
+def test_codex_shows_the_bot_an_image(make_stack: Any) -> None:
+    """view_image: the picture comes back in the tool output and reaches Poe as an upload
+    attached to the tool result."""
+    stack = make_stack()
+    (stack.work / "picture.png").write_bytes(_png())
+    done = _codex(stack, "agent-look", "Look at picture.png")
+    assert done.returncode == 0, _report(done)
+    assert done.stdout.strip() == "Done. Attachments: 1", _report(done)
+    stack.assert_logs_clean()
+
+
 # ---------------------------------------------------------------------------------------
 # Claude Code
 # ---------------------------------------------------------------------------------------
@@ -331,3 +359,13 @@ def test_claude_code_falls_back_to_a_non_streamed_request(make_stack: Any) -> No
     assert events[-1]["result"].startswith("Done. The tool said: File created successfully")
     assert len(stack.queries("agent-write-think-flaky")) == 4
     stack.assert_logs_clean("Poe reported an error mid-stream")
+
+
+@needs_claude
+def test_claude_code_shows_the_bot_an_image(make_stack: Any) -> None:
+    """Read on a picture: an image block in the tool_result, uploaded and attached."""
+    stack = make_stack()
+    (stack.work / "picture.png").write_bytes(_png())
+    events = _claude(stack, "agent-look", "Look at picture.png", "Read")
+    assert events[-1]["result"] == "Done. Attachments: 1"
+    stack.assert_logs_clean()
