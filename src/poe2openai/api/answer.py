@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -33,14 +34,14 @@ from ..translate.headers import name_list
 from ..translate.items import CONTENT, ERROR, Accumulator, Out
 from ..translate.params import attach_parameters, resolve_parameters
 from ..translate.query import build_poe_query
-from ..translate.response import ResponseTranslator
+from ..translate.response import ResponseTranslator, Stage
 from ..translate.stages import make_stages
 from ..translate.structured import JsonStage, extract, native_format, problem, repair_query
 from ..translate.usage import count_usage, upstream_usage
 from .accesslog import MODEL
 from .streams import StreamState
 
-__all__ = ["Exchange", "StreamEncoder", "answer"]
+__all__ = ["Exchange", "Prepared", "StreamEncoder", "answer", "collect", "prepare"]
 
 log = logging.getLogger(__name__)
 
@@ -88,25 +89,21 @@ class SSEResponse(web.StreamResponse):
         raise RuntimeError("server-sent events are never compressed")
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A request made ready for Poe: the bot, its query, and the answer's extra headers."""
+
+    model: ResolvedModel
+    query: dict[str, Any]
+    headers: dict[str, str]
+
+
 async def answer(request: web.Request, exchange: Exchange, conv: Conversation,
                  api_key: str) -> web.StreamResponse:
     """Answer ``conv`` for any face. Raises :class:`ProxyError` before a response starts."""
-    model = request.app[keys.REGISTRY].current.resolve(conv.model)
-    request[MODEL] = conv.model if conv.model == model.bot else f"{conv.model}->{model.bot}"
-    await request.app[keys.RATE_LIMITER].wait(api_key)
+    prep = await prepare(request, conv, api_key)
+    model, query, headers = prep.model, prep.query, prep.headers
     try:
-        parameters = await _bot_parameters(request.app, conv, model)  # 400s before uploads
-        if conv.media:
-            uploaded = await request.app[keys.UPLOADER].resolve(conv.media, api_key)
-            for turn, attachments in uploaded.items():
-                conv.attachments.setdefault(turn, []).extend(attachments)
-        query = build_poe_query(conv, model)
-        attach_parameters(query["query"], parameters)
-        headers: dict[str, str] = {}
-        if conv.output_format is not None:
-            headers["x-structured-output"] = "native" if conv.native_format else "instructed"
-        if conv.dropped:
-            headers["x-dropped-params"] = name_list(conv.dropped)
         if conv.stream:
             return await _stream(request, exchange, conv, model, query, api_key, headers)
         return await _complete(request, exchange, conv, model, query, api_key, headers)
@@ -114,6 +111,28 @@ async def answer(request: web.Request, exchange: Exchange, conv: Conversation,
         log.info("Client left before the answer from %s was complete; Poe's answer closed",
                  model.bot)
         raise
+
+
+async def prepare(request: web.Request, conv: Conversation, api_key: str) -> Prepared:
+    """Everything before the Poe query, the same for every face: the model (and its name in
+    the access log), the rate limit, the bot parameters (400s before uploads), the uploads
+    and the query."""
+    model = request.app[keys.REGISTRY].current.resolve(conv.model)
+    request[MODEL] = conv.model if conv.model == model.bot else f"{conv.model}->{model.bot}"
+    await request.app[keys.RATE_LIMITER].wait(api_key)
+    parameters = await _bot_parameters(request.app, conv, model)  # 400s before uploads
+    if conv.media:
+        uploaded = await request.app[keys.UPLOADER].resolve(conv.media, api_key)
+        for turn, attachments in uploaded.items():
+            conv.attachments.setdefault(turn, []).extend(attachments)
+    query = build_poe_query(conv, model)
+    attach_parameters(query["query"], parameters)
+    headers: dict[str, str] = {}
+    if conv.output_format is not None:
+        headers["x-structured-output"] = "native" if conv.native_format else "instructed"
+    if conv.dropped:
+        headers["x-dropped-params"] = name_list(conv.dropped)
+    return Prepared(model, query, headers)
 
 
 #: How long a request waits for Poe's model list when it needs a bot's parameter schema.
@@ -220,37 +239,49 @@ def _held_text(stages: list[Any]) -> bool:
 _QUOTED = 20000
 
 
+async def collect(request: web.Request, conv: Conversation, model: ResolvedModel,
+                  query: dict[str, Any], api_key: str, stages: list[Stage] | None = None
+                  ) -> tuple[Accumulator, str, Usage]:
+    """One Poe query read to its end, not streamed: the collected answer, its neutral finish
+    reason and its usage. Poe's error is raised as a :class:`ProxyError`. The query is
+    registered in ``app[keys.STREAMS]`` (the shutdown drain ends it); cancelling the caller
+    closes Poe's answer."""
+    poe = request.app[keys.POE]
+    if stages is None:
+        stages = make_stages(conv, model)
+    translator = ResponseTranslator(streaming=False, stages=stages)
+    acc = Accumulator()
+    streams = request.app[keys.STREAMS]
+    async with poe.query(model.bot, query, api_key) as upstream:
+        state = StreamState(None, upstream, 0.0)
+        streams.add(state)
+        try:
+            while not translator.done:
+                events = await _read(upstream, state)
+                if events is None:
+                    acc.add(translator.finish())  # a held replacement or file links may remain
+                    if not acc.content and not acc.tool_calls and not acc.reasoning \
+                            and not acc.files and not _held_text(stages):
+                        raise UpstreamError("Poe closed the connection without answering.")
+                    log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
+                    break
+                acc.add(translator.feed(events))
+        finally:
+            streams.discard(state)
+    if acc.error is not None:
+        raise acc.error
+    return acc, _finish_reason(translator, acc), await _usage(query, translator, acc)
+
+
 async def _complete(request: web.Request, exchange: Exchange, conv: Conversation,
                     model: ResolvedModel, query: dict[str, Any], api_key: str,
                     headers: dict[str, str]) -> web.Response:
-    poe = request.app[keys.POE]
-    streams = request.app[keys.STREAMS]
     repairs = request.app[keys.SETTINGS].structured_retries if conv.output_format else 0
     total: Usage | None = None
     while True:  # one Poe query, more only to repair structured output
         stages = make_stages(conv, model)
-        translator = ResponseTranslator(streaming=False, stages=stages)
-        acc = Accumulator()
-        async with poe.query(model.bot, query, api_key) as upstream:
-            state = StreamState(None, upstream, 0.0)
-            streams.add(state)
-            try:
-                while not translator.done:
-                    events = await _read(upstream, state)
-                    if events is None:
-                        acc.add(translator.finish())  # a held replacement or files may remain
-                        if not acc.content and not acc.tool_calls and not acc.reasoning \
-                                and not _held_text(stages):
-                            raise UpstreamError("Poe closed the connection without answering.")
-                        log.warning("Poe's answer from %s ended without a 'done' event",
-                                    model.bot)
-                        break
-                    acc.add(translator.feed(events))
-            finally:
-                streams.discard(state)
-        if acc.error is not None:
-            raise acc.error
-        total = _add(total, await _usage(query, translator, acc))
+        acc, reason, usage = await collect(request, conv, model, query, api_key, stages)
+        total = _add(total, usage)
         if conv.output_format is None or acc.tool_calls:
             break
         stage = stages[-1]
@@ -268,7 +299,7 @@ async def _complete(request: web.Request, exchange: Exchange, conv: Conversation
         query = repair_query(query, stage.text, why)
     if conv.structured_repairs:
         headers["x-structured-output"] = headers.get("x-structured-output", "") + ", repaired"
-    body = exchange.complete(acc, _finish_reason(translator, acc), total)  # type: ignore[arg-type]
+    body = exchange.complete(acc, reason, total)  # type: ignore[arg-type]
     return web.Response(body=dumps(body), content_type="application/json", headers=headers)
 
 
