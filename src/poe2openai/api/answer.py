@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +30,7 @@ from ..errors import ProxyError, StructuredOutputFailed, UpstreamError, Upstream
 from ..jsonlib import dumps
 from ..modeloptions import ResolvedModel
 from ..poe.client import PoeEvent, PoeStream
+from ..team.gate import OBSERVATION, TEAM, Access, Observation
 from ..tokenizer import TOKENIZER
 from ..translate.conversation import Conversation, Usage
 from ..translate.headers import name_list
@@ -99,30 +102,48 @@ class Prepared:
 
 
 async def answer(request: web.Request, exchange: Exchange, conv: Conversation,
-                 api_key: str) -> web.StreamResponse:
-    """Answer ``conv`` for any face. Raises :class:`ProxyError` before a response starts."""
-    prep = await prepare(request, conv, api_key)
-    model, query, headers = prep.model, prep.query, prep.headers
-    try:
-        if conv.stream:
-            return await _stream(request, exchange, conv, model, query, api_key, headers)
-        return await _complete(request, exchange, conv, model, query, api_key, headers)
-    except asyncio.CancelledError:
-        log.info("Client left before the answer from %s was complete; Poe's answer closed",
-                 model.bot)
-        raise
+                 access: Access) -> web.StreamResponse:
+    """Answer ``conv`` for any face, for the client ``access`` names (see
+    :func:`.credentials.authorize`). Raises :class:`ProxyError` before a response starts."""
+    async with admitted(request, conv, access) as obs:
+        prep = await prepare(request, conv, access)
+        model, query, headers = prep.model, prep.query, prep.headers
+        api_key = access.poe_key
+        try:
+            if conv.stream:
+                return await _stream(request, exchange, conv, model, query, api_key, headers,
+                                     obs)
+            return await _complete(request, exchange, conv, model, query, api_key, headers,
+                                   obs)
+        except asyncio.CancelledError:
+            log.info("Client left before the answer from %s was complete; Poe's answer "
+                     "closed", model.bot)
+            raise
 
 
-async def prepare(request: web.Request, conv: Conversation, api_key: str) -> Prepared:
+@contextlib.asynccontextmanager
+async def admitted(request: web.Request, conv: Conversation,
+                   access: Access) -> AsyncIterator[Observation]:
+    """The checks every face's request passes before any work: the key may use the model
+    (403), the server's point balance and the key's limits (402, 429; the concurrency slot is
+    held until the answer ends). Gives the request's observation (metrics, usage log)."""
+    obs = request[OBSERVATION]
+    obs.model = conv.model
+    access.check_model(conv.model)
+    async with request.app[TEAM].admit(access):
+        yield obs
+
+
+async def prepare(request: web.Request, conv: Conversation, access: Access) -> Prepared:
     """Everything before the Poe query, the same for every face: the model (and its name in
     the access log), the rate limit, the bot parameters (400s before uploads), the uploads
     and the query."""
     model = request.app[keys.REGISTRY].current.resolve(conv.model)
     request[MODEL] = conv.model if conv.model == model.bot else f"{conv.model}->{model.bot}"
-    await request.app[keys.RATE_LIMITER].wait(api_key)
+    await request.app[keys.RATE_LIMITER].wait(access.owner)
     parameters = await _bot_parameters(request.app, conv, model)  # 400s before uploads
     if conv.media:
-        uploaded = await request.app[keys.UPLOADER].resolve(conv.media, api_key)
+        uploaded = await request.app[keys.UPLOADER].resolve(conv.media, access.poe_key)
         for turn, attachments in uploaded.items():
             conv.attachments.setdefault(turn, []).extend(attachments)
     query = build_poe_query(conv, model)
@@ -252,8 +273,12 @@ async def collect(request: web.Request, conv: Conversation, model: ResolvedModel
     translator = ResponseTranslator(streaming=False, stages=stages)
     acc = Accumulator()
     streams = request.app[keys.STREAMS]
+    obs = request.get(OBSERVATION)
+    asked = time.perf_counter()
     async with poe.query(model.bot, query, api_key) as upstream:
-        state = StreamState(None, upstream, 0.0)
+        if obs is not None:
+            obs.add_upstream(time.perf_counter() - asked)
+        state = StreamState(None, upstream, 0.0, obs=obs)
         streams.add(state)
         try:
             while not translator.done:
@@ -275,7 +300,7 @@ async def collect(request: web.Request, conv: Conversation, model: ResolvedModel
 
 async def _complete(request: web.Request, exchange: Exchange, conv: Conversation,
                     model: ResolvedModel, query: dict[str, Any], api_key: str,
-                    headers: dict[str, str]) -> web.Response:
+                    headers: dict[str, str], obs: Observation) -> web.Response:
     repairs = request.app[keys.SETTINGS].structured_retries if conv.output_format else 0
     total: Usage | None = None
     while True:  # one Poe query, more only to repair structured output
@@ -297,6 +322,8 @@ async def _complete(request: web.Request, exchange: Exchange, conv: Conversation
         log.info("Structured output from %s did not validate (%s); asking it again",
                  model.bot, why)
         query = repair_query(query, stage.text, why)
+    if total is not None:
+        obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
     if conv.structured_repairs:
         headers["x-structured-output"] = headers.get("x-structured-output", "") + ", repaired"
     body = exchange.complete(acc, reason, total)  # type: ignore[arg-type]
@@ -305,7 +332,7 @@ async def _complete(request: web.Request, exchange: Exchange, conv: Conversation
 
 async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                   model: ResolvedModel, query: dict[str, Any], api_key: str,
-                  headers: dict[str, str]) -> web.StreamResponse:
+                  headers: dict[str, str], obs: Observation) -> web.StreamResponse:
     app = request.app
     settings = app[keys.SETTINGS]
     streams = app[keys.STREAMS]
@@ -325,9 +352,11 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
             translator = ResponseTranslator(streaming=True, stages=stages)
             # Only what usage (or structured output) needs is kept.
             collected = Accumulator() if enc.wants_usage or fmt is not None else None
+            asked = time.perf_counter()
             async with poe.query(model.bot, query, api_key) as upstream:
+                obs.add_upstream(time.perf_counter() - asked)
                 if state is None:
-                    state = StreamState(None, upstream, loop.time(), exchange.keepalive)
+                    state = StreamState(None, upstream, loop.time(), exchange.keepalive, obs)
                     streams.add(state)
                 else:
                     state.upstream = upstream
@@ -350,6 +379,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                         raise out[0][1]
                     resp = SSEResponse(headers={**SSE_HEADERS, **headers})
                     await resp.prepare(request)
+                    obs.first_byte()
                     state.response = resp
                     state.last_write = loop.time()
                     head = enc.start()
@@ -391,6 +421,8 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
             usage = (await _usage(query, translator, collected)
                      if collected is not None else None)
             total = _add(total, usage)
+            if total is not None:
+                obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
             if fmt is None or (collected is not None and collected.tool_calls):
                 data += enc.finish(translator.finish_reason, total if enc.wants_usage else None)
                 break
@@ -421,6 +453,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
         await resp.write(data)
         await resp.write_eof()
     except ConnectionResetError:
+        obs.cancelled = True
         log.info("Client left a stream from %s; closing Poe's answer", model.bot)
     finally:
         if state is not None:
@@ -431,12 +464,16 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
 async def _read(upstream: PoeStream, state: StreamState) -> list[PoeEvent] | None:
     """The next events of Poe's answer; when the server is shutting down, the failure or
     end that this caused is reported as such (503, retryable)."""
+    started = time.perf_counter()
     try:
         events = await upstream.read()
     except ProxyError:
         if state.closing:
             raise _shutting_down() from None
         raise
+    finally:
+        if state.obs is not None:
+            state.obs.add_upstream(time.perf_counter() - started)
     if events is None and state.closing:
         raise _shutting_down()
     return events

@@ -12,12 +12,12 @@ from ..translate.chunks import ChatExchange
 from ..translate.request import parse_chat_request
 from .answer import answer
 from .body import read_json
-from .credentials import bearer_key
+from .credentials import authorize
 
 __all__ = ["chat_completions"]
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    api_key = bearer_key(request)
+    access = authorize(request, "chat")
     conv = parse_chat_request(await read_json(request))
-    return await answer(request, ChatExchange(conv), conv, api_key)
+    return await answer(request, ChatExchange(conv), conv, access)

@@ -23,7 +23,7 @@ from ..translate.query import build_poe_query
 from ..translate.usage import query_prompt_tokens
 from .answer import answer
 from .body import read_json
-from .credentials import any_key
+from .credentials import authorize
 
 __all__ = ["anthropic_models", "count_tokens", "create_message", "is_anthropic",
            "wants_anthropic_list"]
@@ -45,18 +45,19 @@ def wants_anthropic_list(request: web.BaseRequest) -> bool:
 
 
 async def create_message(request: web.Request) -> web.StreamResponse:
-    api_key = any_key(request)
+    access = authorize(request, "messages")
     conv = parse_messages_request(await read_json(request))
-    return await answer(request, MessagesExchange(conv), conv, api_key)
+    return await answer(request, MessagesExchange(conv), conv, access)
 
 
 async def count_tokens(request: web.Request) -> web.Response:
     """Counted locally with the tokenizer ``usage`` uses; never a Poe query."""
-    any_key(request)
+    access = authorize(request, "messages")
     body = await read_json(request)
     if isinstance(body, dict):
         body = {**body, "max_tokens": 1}  # not part of a count_tokens request
     conv = parse_messages_request(body)
+    access.check_model(conv.model)
     model = request.app[keys.REGISTRY].current.resolve(conv.model)
     query = build_poe_query(conv, model)
     if not TOKENIZER.loaded:

@@ -19,7 +19,7 @@ from ..translate.responses_encode import ResponsesExchange, output_turns
 from ..translate.responses_request import parse_responses_request
 from .answer import answer
 from .body import read_json
-from .credentials import bearer_key
+from .credentials import authorize
 from .response_store import StoredResponse
 
 __all__ = ["create_response", "delete_response", "get_response"]
@@ -41,37 +41,37 @@ def _continue(conv: Conversation, previous: StoredResponse) -> None:
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
-    api_key = bearer_key(request)
+    access = authorize(request, "responses")
     parsed = parse_responses_request(await read_json(request))
     conv = parsed.conv
     store = request.app[keys.RESPONSES]
     if parsed.previous_response_id is not None:
-        previous = store.get(api_key, parsed.previous_response_id)
+        previous = store.get(access.owner, parsed.previous_response_id)
         if previous is None:
             raise _not_found(parsed.previous_response_id, "previous_response_id")
         _continue(conv, previous)
     exchange = ResponsesExchange(conv, parsed.settings)
-    resp = await answer(request, exchange, conv, api_key)
+    resp = await answer(request, exchange, conv, access)
     done = exchange.response
     if parsed.settings.store and done is not None and done["status"] != "failed" \
             and done["status"] != "in_progress":
-        store.put(api_key, done, conv.turns + output_turns(done), conv.attachments)
+        store.put(access.owner, done, conv.turns + output_turns(done), conv.attachments)
     return resp
 
 
 async def get_response(request: web.Request) -> web.Response:
-    api_key = bearer_key(request)
+    owner = authorize(request, "responses").owner
     rid = request.match_info["response_id"]
-    entry = request.app[keys.RESPONSES].get(api_key, rid)
+    entry = request.app[keys.RESPONSES].get(owner, rid)
     if entry is None:
         raise _not_found(rid)
     return web.Response(body=dumps(entry.response), content_type="application/json")
 
 
 async def delete_response(request: web.Request) -> web.Response:
-    api_key = bearer_key(request)
+    owner = authorize(request, "responses").owner
     rid = request.match_info["response_id"]
-    if not request.app[keys.RESPONSES].delete(api_key, rid):
+    if not request.app[keys.RESPONSES].delete(owner, rid):
         raise _not_found(rid)
     return web.Response(body=dumps({"id": rid, "object": "response", "deleted": True}),
                         content_type="application/json")

@@ -11,6 +11,7 @@ from aiohttp import web
 from .. import __version__, keys
 from ..errors import ModelNotFound, ProxyError
 from ..jsonlib import dumps
+from ..team.gate import TEAM
 from .chat import chat_completions
 from .messages import anthropic_models, count_tokens, create_message, wants_anthropic_list
 from .middleware import preflight
@@ -49,6 +50,17 @@ async def get_model(request: web.Request) -> web.Response:
 
 
 async def _models(request: web.Request) -> list[dict[str, Any]]:
+    """The model list, as far as the client may see it: without proxy keys no key is
+    needed (Poe's list is public); with them a proxy key is, and it sees its own models."""
+    team = request.app[TEAM]
+    team.observe(request, "models")
+    if team.store.empty:
+        return await _all_models(request)
+    access = team.authenticate(request)
+    return access.visible(await _all_models(request))
+
+
+async def _all_models(request: web.Request) -> list[dict[str, Any]]:
     model_map = request.app[keys.REGISTRY].current
     try:
         raw = await request.app[keys.CATALOG].get(model_map.api_token)

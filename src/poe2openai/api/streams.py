@@ -10,6 +10,7 @@ import logging
 from aiohttp import web
 
 from ..poe.client import PoeStream
+from ..team.gate import Observation
 
 __all__ = ["ActiveStreams", "StreamState"]
 
@@ -20,10 +21,11 @@ class StreamState:
     """One open Poe answer; ``response`` is the client's stream, or ``None`` for a
     non-streaming request. ``last_write`` is the only thing the per-chunk path updates."""
 
-    __slots__ = ("closing", "keepalive", "last_write", "response", "upstream")
+    __slots__ = ("closing", "keepalive", "last_write", "obs", "response", "upstream")
 
     def __init__(self, response: web.StreamResponse | None, upstream: PoeStream,
-                 now: float, keepalive: bytes = b"") -> None:
+                 now: float, keepalive: bytes = b"", obs: Observation | None = None) -> None:
+        self.obs = obs  #: the request's observation (time spent waiting on Poe)
         self.response = response
         self.keepalive = keepalive  #: what the face writes while Poe is silent
         self.upstream = upstream
