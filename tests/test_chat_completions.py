@@ -209,3 +209,17 @@ async def test_large_image_upload(sdk: Any, fake_poe: FakePoe) -> None:
     assert reply.choices[0].message.content == "ok"
     assert [u.data for u in fake_poe.uploads] == [png]
     assert len(fake_poe.last.body["query"][-1]["attachments"]) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_proxy_overhead_header_leaves_out_the_wait_for_poe(
+        proxy: TestClient[Any, Any], fake_poe: FakePoe, stream: bool) -> None:
+    from tests.fake_poe import sleep
+
+    fake_poe.script("SlowBot", [sleep(0.6), text("Hi"), done()])
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH,
+                            json=chat_body(model="SlowBot", stream=stream))
+    await resp.read()
+    overhead = float(resp.headers["x-proxy-overhead-ms"])
+    # Poe took at least 600 ms before its first event; none of that is the proxy's.
+    assert 0 <= overhead < 500

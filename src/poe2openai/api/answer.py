@@ -251,6 +251,12 @@ def _unfixable(conv: Conversation, answer_text: str, why: str) -> ProxyError:
         f"{answer_text[:_QUOTED]}")
 
 
+def _overhead_ms(obs: Observation) -> str:
+    """The proxy's own time so far: since the request arrived, less the time spent waiting
+    on Poe (for a stream: until its headers go out)."""
+    return f"{max(0.0, time.perf_counter() - obs.start - (obs.upstream or 0.0)) * 1000:.2f}"
+
+
 def _held_text(stages: list[Any]) -> bool:
     """Whether a structured-output stage holds answer text (nothing went out yet)."""
     return bool(stages) and isinstance(stages[-1], JsonStage) and bool(stages[-1].parts)
@@ -326,8 +332,9 @@ async def _complete(request: web.Request, exchange: Exchange, conv: Conversation
         obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
     if conv.structured_repairs:
         headers["x-structured-output"] = headers.get("x-structured-output", "") + ", repaired"
-    body = exchange.complete(acc, reason, total)  # type: ignore[arg-type]
-    return web.Response(body=dumps(body), content_type="application/json", headers=headers)
+    body = dumps(exchange.complete(acc, reason, total))  # type: ignore[arg-type]
+    headers["x-proxy-overhead-ms"] = _overhead_ms(obs)
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
@@ -377,6 +384,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                                 out = translator.feed(events)
                     if out and out[0][0] == ERROR:
                         raise out[0][1]
+                    headers["x-proxy-overhead-ms"] = _overhead_ms(obs)
                     resp = SSEResponse(headers={**SSE_HEADERS, **headers})
                     await resp.prepare(request)
                     obs.first_byte()

@@ -80,7 +80,8 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ProxyE
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _DEFAULT_HEADERS = ("Authorization, Content-Type, Accept, OpenAI-Organization, OpenAI-Project, "
                     "X-Stainless-*, x-api-key, anthropic-version, anthropic-beta")
-_EXPOSE = "x-dropped-params, x-should-retry, retry-after, retry-after-ms"
+_EXPOSE = ("x-dropped-params, x-should-retry, retry-after, retry-after-ms, x-proxy-overhead-ms, "
+           "x-structured-output")
 
 
 def _allowed_origin(request: web.Request) -> str | None:
