@@ -13,6 +13,7 @@ from ..errors import ModelNotFound, ProxyError
 from ..jsonlib import dumps
 from ..team.gate import TEAM
 from .chat import chat_completions
+from .images import edit_images, generate_images
 from .messages import anthropic_models, count_tokens, create_message, wants_anthropic_list
 from .middleware import preflight
 from .responses import create_response, delete_response, get_response
@@ -91,7 +92,9 @@ def setup_routes(app: web.Application) -> None:
     for path, handler in (("/chat/completions", chat_completions),
                           ("/responses", create_response),
                           ("/messages", create_message),
-                          ("/messages/count_tokens", count_tokens)):
+                          ("/messages/count_tokens", count_tokens),
+                          ("/images/generations", generate_images),
+                          ("/images/edits", edit_images)):
         for variant in _variants(path):
             add("POST", variant, handler)
             add("OPTIONS", variant, preflight)

@@ -1,4 +1,5 @@
-"""The one module that talks to Poe: bot queries, the model list and file uploads.
+"""The one module that talks to Poe: bot queries, the model list, file uploads, and
+downloads of the files its answers point to (:mod:`.download`).
 
 Every aiohttp failure is turned into a :class:`~poe2openai.errors.ProxyError`
 here, so callers deal with one error family. ``CancelledError`` is never caught:
@@ -20,6 +21,7 @@ from yarl import URL
 from .. import __version__
 from ..errors import InvalidRequest, ProxyError, UpstreamError, UpstreamTimeout
 from ..jsonlib import JSONDecodeError, dumps, loads
+from .download import fetch_file
 from .errors import map_error_event, map_http_error, map_upload_error
 from .sse import SSEError, SSEParser
 
@@ -146,6 +148,7 @@ class PoeClient:
         self._upload_url = upload_url
         self._proxy = proxy_for(base_url)
         self._upload_proxy = proxy_for(upload_url)
+        self._hosts = (URL(base_url).host or "", URL(upload_url).host or "")
         for url, proxy in ((base_url, self._proxy), (upload_url, self._upload_proxy)):
             if proxy:
                 log.info("Requests to %s go through the proxy %s", URL(url).host,
@@ -191,6 +194,11 @@ class PoeClient:
         if not isinstance(data, list):
             raise UpstreamError("Poe's model list has no 'data' array")
         return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+    async def download(self, url: str) -> tuple[bytes, str]:
+        """The bytes and content type of a file an answer points to; only from Poe's hosts
+        (its CDN, ``POE_BASE_URL``, ``POE_FILE_UPLOAD_URL``), bounded (see :mod:`.download`)."""
+        return await fetch_file(self._session, url, hosts=self._hosts, proxy=proxy_for(url))
 
     async def upload(
         self,
