@@ -23,6 +23,8 @@ Then point Codex CLI or Claude Code at poe2openai and use one of these model nam
   ``view_image``, Claude Code's ``Read``), then says how many attachments the tool result
   carried to Poe (``Done. Attachments: N``).
 * ``agent-text``: a plain streamed answer.
+* ``agent-sleep``: says "Hmm. ", then nothing for 5 seconds (Poe's own pings only), then
+  the rest: for trying keep-alives against a client's idle timeout.
 * ``agent-patch-think``, ``agent-exec-think``, ``agent-write-think``: the same, but the
   first answer starts with Poe-style thinking (``*Thinking...*`` and a quote) and a line
   of text before the call, as reasoning bots answer.
@@ -54,7 +56,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_poe import FakePoe, Received, Step, done, error, json_event, text
+from tests.fake_poe import FakePoe, Received, Step, done, error, json_event, ping, sleep, text
 
 PATCH_FILE = "hello.txt"
 PATCH_TEXT = "hello from the fake Poe bot"
@@ -222,6 +224,11 @@ class Bots:
         return [text(f"Done. Attachments: {seen}"), done()]
 
     @staticmethod
+    def sleepy(rec: Received) -> list[Step]:
+        pause = [step for _ in range(5) for step in (sleep(1), ping())]
+        return [text("Hmm. "), *pause, text("Awake "), text("again."), done()]
+
+    @staticmethod
     def plain(rec: Received) -> list[Step]:
         return [text("Hello "), text("from the "), text("fake Poe."), done()]
 
@@ -253,6 +260,7 @@ def scripts(write_dir: str) -> dict[str, Any]:
     table: dict[str, Any] = {"gpt-5.5": bots.patch, "agent-patch": bots.patch,
                              "agent-exec": bots.exec, "agent-write": bots.write,
                              "agent-code": bots.code, "agent-multi": bots.multi, "agent-look": bots.look,
+                             "agent-sleep": bots.sleepy,
                              "agent-text": bots.plain}
     for name in ("agent-patch", "agent-exec", "agent-write"):
         table[f"{name}-think"] = _with_thinking(table[name])

@@ -129,10 +129,11 @@ class Stack:
 
 @pytest.fixture
 def make_stack(tmp_path: Path) -> Iterator[Any]:
-    """Start the fake Poe and the server; ``aliases`` (name → bot) go into models.yaml."""
+    """Start the fake Poe and the server; ``aliases`` (name → bot) go into models.yaml,
+    keyword arguments are server settings (``KEEPALIVE_INTERVAL="0.5"``)."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(aliases: dict[str, str] | None = None) -> Stack:
+    def start(aliases: dict[str, str] | None = None, **settings_: str) -> Stack:
         config = tmp_path / "config"
         config.mkdir()
         lines = [f"  {bot}: {{mapping: {alias}}}" for alias, bot in (aliases or {}).items()]
@@ -151,7 +152,8 @@ def make_stack(tmp_path: Path) -> Iterator[Any]:
                    POE_FILE_UPLOAD_URL=f"http://127.0.0.1:{fake_port}"
                                        "/poe_api/file_upload_3RD_PARTY_POST",
                    ADMIN_PASSWORD="agents-admin", SHUTDOWN_TIMEOUT="2", LOG_LEVEL="info",
-                   PYTHONPATH=os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]))
+                   PYTHONPATH=os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]),
+                   **settings_)
         fake_url, url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{port}"
         with fake_log.open("wb") as out:
             procs.append(subprocess.Popen(
@@ -225,14 +227,15 @@ plugins = false
 """
 
 
-def _codex(stack: Stack, model: str, prompt: str) -> subprocess.CompletedProcess[str]:
+def _codex(stack: Stack, model: str, prompt: str, *options: str
+           ) -> subprocess.CompletedProcess[str]:
     assert CODEX is not None
     codex_home = stack.home / ".codex"
     codex_home.mkdir(exist_ok=True)
     (codex_home / "config.toml").write_text(CODEX_CONFIG.format(url=stack.url))
     env = {"HOME": str(stack.home), "CODEX_HOME": str(codex_home), "POE_API_KEY": KEY}
     return _run([CODEX, "exec", "--skip-git-repo-check", "-s", "workspace-write",
-                 "-C", str(stack.work), "-m", model, prompt], env, stack.work)
+                 "-C", str(stack.work), "-m", model, *options, prompt], env, stack.work)
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,19 @@ def test_codex_shows_the_bot_an_image(make_stack: Any) -> None:
     done = _codex(stack, "agent-look", "Look at picture.png")
     assert done.returncode == 0, _report(done)
     assert done.stdout.strip() == "Done. Attachments: 1", _report(done)
+    stack.assert_logs_clean()
+
+
+@needs_codex
+def test_codex_waits_through_a_long_silence(make_stack: Any) -> None:
+    """The bot is silent for 5 s mid-answer; Codex's idle timeout is 2 s here (300 s by
+    default). Keep-alive events every 0.5 s keep the stream alive; comments would not."""
+    stack = make_stack(KEEPALIVE_INTERVAL="0.5")
+    done = _codex(stack, "agent-sleep", "Hi",
+                  "-c", "model_providers.poe.stream_idle_timeout_ms=2000")
+    assert done.returncode == 0, _report(done)
+    assert done.stdout.strip() == "Hmm. Awake again.", _report(done)
+    assert len(stack.queries("agent-sleep")) == 1
     stack.assert_logs_clean()
 
 

@@ -5,9 +5,9 @@ A stream is ``response.created``, ``response.in_progress``, then per output item
 ``response.output_item.added``, its parts and deltas, ``response.output_item.done``, and
 exactly one of ``response.completed`` / ``response.incomplete`` / ``response.failed``.
 Every event has an ``event:`` line equal to its ``type`` and an increasing
-``sequence_number``. Text and reasoning items are closed as soon as another kind of
-item starts; tool calls stay open until the answer ends (Poe may send the arguments of
-parallel calls interleaved).
+``sequence_number``; keep-alives are events too (:data:`KEEPALIVE`). Text and reasoning
+items are closed as soon as another kind of item starts; tool calls stay open until the
+answer ends (Poe may send the arguments of parallel calls interleaved).
 
 A free-form (custom) tool reaches the bot as a function with one string argument,
 ``input``; its call comes back as a ``custom_tool_call`` whose ``input`` is that string,
@@ -28,7 +28,11 @@ from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
 __all__ = ["KEEPALIVE", "ResponseSettings", "ResponsesExchange", "ResponsesStream",
            "new_id", "output_turns", "usage_object"]
 
-KEEPALIVE = b": keep-alive\n\n"
+#: Written while Poe is silent. An event, not an SSE comment: Codex's idle timeout
+#: (``stream_idle_timeout_ms``) counts only events, and its parser drops comments. Clients
+#: skip the unknown type (Codex, the Vercel AI SDK; the openai SDKs pass it through). It
+#: has no ``sequence_number``: the ticker that writes it knows nothing of the stream.
+KEEPALIVE = b'event: keepalive\ndata: {"type":"keepalive"}\n\n'
 
 
 def new_id(prefix: str) -> str:
