@@ -22,6 +22,9 @@ Then point Codex CLI or Claude Code at poe2openai and use one of these model nam
 * ``agent-look``: asks to see ``picture.png`` in the working directory (Codex's
   ``view_image``, Claude Code's ``Read``), then says how many attachments the tool result
   carried to Poe (``Done. Attachments: N``).
+* ``agent-parallel``: two calls in one answer, their arguments interleaved as Poe may
+  send them: ``exec_command`` (Codex) or ``Write`` (Claude Code) writing ``one.txt`` and
+  ``two.txt``; then ``Done. Results: N``, N being the tool results the bot got back.
 * ``agent-text``: a plain streamed answer.
 * ``agent-sleep``: says "Hmm. ", then nothing for 5 seconds (Poe's own pings only), then
   the rest: for trying keep-alives against a client's idle timeout.
@@ -134,6 +137,26 @@ def _call(call_id: str, name: str, arguments: dict[str, Any]) -> list[Step]:
             chunk({}, "tool_calls"), done()]
 
 
+def _calls(*calls: tuple[str, str, dict[str, Any]]) -> list[Step]:
+    """Several native tool calls in one answer, their argument fragments interleaved."""
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> Step:
+        return json_event({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    steps: list[Step] = []
+    halves = []
+    for i, (call_id, name, arguments) in enumerate(calls):
+        args = json.dumps(arguments)
+        halves.append((args[:len(args) // 2], args[len(args) // 2:]))
+        steps.append(chunk({"tool_calls": [{"index": i, "id": call_id, "type": "function",
+                                            "function": {"name": name, "arguments": ""}}]}))
+    for part in (0, 1):
+        for i, pair in enumerate(halves):
+            steps.append(chunk({"tool_calls": [{"index": i,
+                                                "function": {"arguments": pair[part]}}]}))
+    return [*steps, chunk({}, "tool_calls"), done()]
+
+
 def _thinking(steps: list[Step]) -> list[Step]:
     """Poe-style reasoning and a sentence before the call."""
     return [text("*Thinking...*"), text("\n\n> The user wants a file."),
@@ -223,6 +246,19 @@ class Bots:
         seen = sum(len(m.get("attachments") or ()) for m in rec.query if m.get("role") == "tool")
         return [text(f"Done. Attachments: {seen}"), done()]
 
+    def parallel(self, rec: Received) -> list[Step]:
+        tools, cwd = _tool_names(rec), _cwd(rec, self.write_dir)
+        if _round(rec):
+            return [text(f"Done. Results: {len(_tool_results(rec))}"), done()]
+        if "exec_command" in tools:
+            return _calls(*[(f"call_par_{n}", "exec_command",
+                             {"cmd": f"printf '{n}\\n' > {n}.txt"}) for n in ("one", "two")])
+        if "Write" in tools:
+            return _calls(*[(f"toolu_par_{n}", "Write", {
+                "file_path": os.path.join(cwd, f"{n}.txt"), "content": f"{n}\n"})
+                for n in ("one", "two")])
+        return _missing(rec, "exec_command/Write")
+
     @staticmethod
     def sleepy(rec: Received) -> list[Step]:
         pause = [step for _ in range(5) for step in (sleep(1), ping())]
@@ -260,7 +296,7 @@ def scripts(write_dir: str) -> dict[str, Any]:
     table: dict[str, Any] = {"gpt-5.5": bots.patch, "agent-patch": bots.patch,
                              "agent-exec": bots.exec, "agent-write": bots.write,
                              "agent-code": bots.code, "agent-multi": bots.multi, "agent-look": bots.look,
-                             "agent-sleep": bots.sleepy,
+                             "agent-sleep": bots.sleepy, "agent-parallel": bots.parallel,
                              "agent-text": bots.plain}
     for name in ("agent-patch", "agent-exec", "agent-write"):
         table[f"{name}-think"] = _with_thinking(table[name])

@@ -303,6 +303,20 @@ def test_codex_shows_the_bot_an_image(make_stack: Any) -> None:
 
 
 @needs_codex
+def test_codex_runs_parallel_calls(make_stack: Any) -> None:
+    """Two calls in one answer, their arguments interleaved: both run, both results go back
+    to the bot in one query."""
+    stack = make_stack()
+    done = _codex(stack, "agent-parallel", "Write two files")
+    assert done.returncode == 0, _report(done)
+    assert [_read(stack.work / f"{n}.txt") for n in ("one", "two")] == ["one\n", "two\n"]
+    assert done.stdout.strip() == "Done. Results: 2", _report(done)
+    second = stack.queries("agent-parallel")[1]
+    assert [r["tool_call_id"] for r in second["tool_results"]] == ["call_par_one", "call_par_two"]
+    stack.assert_logs_clean()
+
+
+@needs_codex
 def test_codex_waits_through_a_long_silence(make_stack: Any) -> None:
     """The bot is silent for 5 s mid-answer; Codex's idle timeout is 2 s here (300 s by
     default). Keep-alive events every 0.5 s keep the stream alive; comments would not."""
@@ -362,6 +376,18 @@ def test_claude_code_writes_then_reads_back(make_stack: Any) -> None:
     history = [m for m in queries[2]["query"] if m["role"] == "tool"]
     assert len(history) == 1 and "File created successfully" in history[0]["content"]
     assert queries[2]["tool_results"][0]["content"] == "written by the fake Poe bot"
+    stack.assert_logs_clean()
+
+
+@needs_claude
+def test_claude_code_runs_parallel_calls(make_stack: Any) -> None:
+    stack = make_stack()
+    events = _claude(stack, "agent-parallel", "Write two files", "Write")
+    assert [_read(stack.work / f"{n}.txt") for n in ("one", "two")] == ["one\n", "two\n"]
+    assert events[-1]["result"] == "Done. Results: 2"
+    second = stack.queries("agent-parallel")[1]
+    assert [r["tool_call_id"] for r in second["tool_results"]] == ["toolu_par_one",
+                                                                   "toolu_par_two"]
     stack.assert_logs_clean()
 
 
