@@ -25,6 +25,10 @@ Then point Codex CLI or Claude Code at poe2openai and use one of these model nam
 * ``agent-parallel``: two calls in one answer, their arguments interleaved as Poe may
   send them: ``exec_command`` (Codex) or ``Write`` (Claude Code) writing ``one.txt`` and
   ``two.txt``; then ``Done. Results: N``, N being the tool results the bot got back.
+* ``agent-xml``: for ``tool_mode: xml`` in models.yaml (no native tools): writes a
+  ``<tool_call>`` block, values on lines of their own, calling ``apply_patch`` (Codex) or
+  ``Write`` (Claude Code) to create ``page.html``, whose text has ``<``, ``>`` and ``&``;
+  then ``Done.`` quoting the result from the ``<tool_results>`` message.
 * ``agent-text``: a plain streamed answer.
 * ``agent-sleep``: says "Hmm. ", then nothing for 5 seconds (Poe's own pings only), then
   the rest: for trying keep-alives against a client's idle timeout.
@@ -68,6 +72,10 @@ EXEC_FILE = "hello-exec.txt"
 CODE_FILE = "hello-code.txt"
 WRITE_FILE = "hello.txt"
 PICTURE = "picture.png"
+HTML_FILE = "page.html"
+HTML = '<p class="x">a && b</p>\n<p>1 < 2</p>\n'
+HTML_PATCH = (f"*** Begin Patch\n*** Add File: {HTML_FILE}\n"
+              + "".join(f"+{line}\n" for line in HTML.splitlines()) + "*** End Patch\n")
 WRITE_TEXT = "written by the fake Poe bot\n"
 
 _CWD_PATTERNS = (re.compile(r"<cwd>([^<\n]+)</cwd>"),
@@ -259,6 +267,24 @@ class Bots:
                 for n in ("one", "two")])
         return _missing(rec, "exec_command/Write")
 
+    def xml(self, rec: Received) -> list[Step]:
+        last = rec.last_user_message or {}
+        content = last.get("content") or ""
+        if "<tool_results>\n<tool_result " in content:
+            result = content.split("<tool_results>\n", 1)[1].split("</tool_results>", 1)[0]
+            return _final([result.replace("</tool_result>", "")])
+        if '<tool name="apply_patch">' in content:
+            name, params = "apply_patch", {"input": HTML_PATCH}
+        elif '<tool name="Write">' in content:
+            cwd = _cwd(rec, self.write_dir)
+            name, params = "Write", {"file_path": os.path.join(cwd, HTML_FILE), "content": HTML}
+        else:
+            return [text("No apply_patch or Write tool in the XML instructions."), done()]
+        body = "".join(f'<parameter name="{k}">\n{v}\n</parameter>\n' for k, v in params.items())
+        block = f'<tool_call>\n<invoke name="{name}">\n{body}</invoke>\n</tool_call>'
+        cut = len(block) // 3
+        return [text("I will write the page.\n\n"), text(block[:cut]), text(block[cut:]), done()]
+
     @staticmethod
     def sleepy(rec: Received) -> list[Step]:
         pause = [step for _ in range(5) for step in (sleep(1), ping())]
@@ -297,6 +323,7 @@ def scripts(write_dir: str) -> dict[str, Any]:
                              "agent-exec": bots.exec, "agent-write": bots.write,
                              "agent-code": bots.code, "agent-multi": bots.multi, "agent-look": bots.look,
                              "agent-sleep": bots.sleepy, "agent-parallel": bots.parallel,
+                             "agent-xml": bots.xml,
                              "agent-text": bots.plain}
     for name in ("agent-patch", "agent-exec", "agent-write"):
         table[f"{name}-think"] = _with_thinking(table[name])

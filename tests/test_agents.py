@@ -129,14 +129,16 @@ class Stack:
 
 @pytest.fixture
 def make_stack(tmp_path: Path) -> Iterator[Any]:
-    """Start the fake Poe and the server; ``aliases`` (name → bot) go into models.yaml,
-    keyword arguments are server settings (``KEEPALIVE_INTERVAL="0.5"``)."""
+    """Start the fake Poe and the server; ``models`` (bot → options, e.g.
+    ``{"agent-x": {"mapping": "gpt-5.5"}}``) go into models.yaml, keyword arguments are
+    server settings (``KEEPALIVE_INTERVAL="0.5"``)."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(aliases: dict[str, str] | None = None, **settings_: str) -> Stack:
+    def start(models: dict[str, dict[str, str]] | None = None, **settings_: str) -> Stack:
         config = tmp_path / "config"
         config.mkdir()
-        lines = [f"  {bot}: {{mapping: {alias}}}" for alias, bot in (aliases or {}).items()]
+        lines = [f"  {bot}: {{{', '.join(f'{k}: {v}' for k, v in options.items())}}}"
+                 for bot, options in (models or {}).items()]
         (config / "models.yaml").write_text(
             "enable: true\nallow_unlisted: true\nmodels:" + ("\n" if lines else " {}\n")
             + "".join(line + "\n" for line in lines))
@@ -270,7 +272,7 @@ CODEX_CASES = [
 @needs_codex
 @pytest.mark.parametrize("case", CODEX_CASES, ids=lambda c: c.bot)
 def test_codex_runs_the_bots_tool_calls(make_stack: Any, case: CodexCase) -> None:
-    stack = make_stack({case.model: case.bot} if case.model != case.bot else None)
+    stack = make_stack({case.bot: {"mapping": case.model}} if case.model != case.bot else None)
     done = _codex(stack, case.model, f"Create {case.file}")
     report = _report(done)
     assert done.returncode == 0, report
@@ -299,6 +301,24 @@ def test_codex_shows_the_bot_an_image(make_stack: Any) -> None:
     done = _codex(stack, "agent-look", "Look at picture.png")
     assert done.returncode == 0, _report(done)
     assert done.stdout.strip() == "Done. Attachments: 1", _report(done)
+    stack.assert_logs_clean()
+
+
+XML_PAGE = '<p class="x">a && b</p>\n<p>1 < 2</p>\n'
+
+
+@needs_codex
+def test_codex_with_a_bot_in_xml_tool_mode(make_stack: Any) -> None:
+    """tool_mode: xml (no native tools): the bot writes a <tool_call> block with the patch,
+    whose text has <, > and &; Codex applies it and the result comes back as XML."""
+    stack = make_stack({"agent-xml": {"mapping": "gpt-5.5", "tool_mode": "xml"}})
+    done = _codex(stack, "gpt-5.5", "Write page.html")
+    assert done.returncode == 0, _report(done)
+    assert _read(stack.work / "page.html") == XML_PAGE, _report(done)
+    assert done.stdout.strip() == "Done. The tool said: A page.html", _report(done)
+    first, second = stack.queries("agent-xml")
+    assert "tools" not in first and '<tool name="apply_patch">' in first["query"][-1]["content"]
+    assert "<tool_results>" in second["query"][-1]["content"]
     stack.assert_logs_clean()
 
 
@@ -376,6 +396,16 @@ def test_claude_code_writes_then_reads_back(make_stack: Any) -> None:
     history = [m for m in queries[2]["query"] if m["role"] == "tool"]
     assert len(history) == 1 and "File created successfully" in history[0]["content"]
     assert queries[2]["tool_results"][0]["content"] == "written by the fake Poe bot"
+    stack.assert_logs_clean()
+
+
+@needs_claude
+def test_claude_code_with_a_bot_in_xml_tool_mode(make_stack: Any) -> None:
+    stack = make_stack({"agent-xml": {"tool_mode": "xml"}})
+    events = _claude(stack, "agent-xml", "Write page.html", "Write")
+    assert _read(stack.work / "page.html") == XML_PAGE, events[-1]
+    assert events[-1]["result"].startswith("Done. The tool said: File created successfully")
+    assert "tools" not in stack.queries("agent-xml")[0]
     stack.assert_logs_clean()
 
 
