@@ -172,3 +172,22 @@ async def test_an_assistant_turn_with_text_alone_is_sent(proxy: TestClient[Any, 
     assert resp.status == 200
     assert fake_poe.last is not None
     assert [m["content"] for m in fake_poe.last.query] == ["Go on"]
+
+
+# --- values used as names -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("messages", "param"), [
+    ([{"role": ["user"], "content": "Hi"}], "messages[0].role"),
+    ([{"role": {"user": 1}, "content": "Hi"}], "messages[0].role"),
+    ([{"role": "user", "content": [{"type": ["text"], "text": "Hi"}]}],
+     "messages[0].content[0].type"),
+    ([{"role": "user", "content": [{"type": {"text": 1}, "text": "Hi"}]}],
+     "messages[0].content[0].type"),
+])
+async def test_a_role_or_part_type_that_is_not_a_string_is_a_400(
+        proxy: TestClient[Any, Any], fake_poe: FakePoe, messages: list[Any], param: str) -> None:
+    """Found by the fuzz test: such values were looked up in a set and raised TypeError."""
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH,
+                            json={"model": "GPT-4o", "messages": messages})
+    await assert_openai_error(resp, 400, "invalid_request_error", param=param)
+    assert not fake_poe.queries

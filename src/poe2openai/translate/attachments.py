@@ -104,13 +104,17 @@ def collect_media(messages: list[dict[str, Any]]) -> list[MediaPart]:
                 continue  # strings are text; other shapes are reported by content_text
             path = f"messages[{i}].content[{j}]"
             kind = part.get("type")
+            if not isinstance(kind, str):  # a list or an object cannot be looked up
+                raise InvalidRequest(f"{path}.type must be a string such as 'text', "
+                                     f"'image_url' or 'file'; got {repr(kind)[:40]}.",
+                                     param=f"{path}.type")
             if kind in TEXT_PARTS:
                 continue
             if kind == "image_url":
                 parts.append(_image_part(i, path, part))
             elif kind == "file":
                 parts.append(_file_part(i, path, part))
-            elif isinstance(kind, str) and kind in _UNSUPPORTED:
+            elif kind in _UNSUPPORTED:
                 raise InvalidRequest(
                     f"{path}: content part type {kind!r} is not supported: {_UNSUPPORTED[kind]}.",
                     param=f"{path}.type",

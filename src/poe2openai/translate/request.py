@@ -46,7 +46,7 @@ def parse_chat_request(body: Any) -> Conversation:
         if not isinstance(msg, dict):
             raise InvalidRequest(f"messages[{i}] must be an object.", param=f"messages[{i}]")
         role = msg.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:  # a list cannot be looked up
             raise InvalidRequest(
                 f"messages[{i}].role must be one of {', '.join(_ROLES)}; got {role!r}.",
                 param=f"messages[{i}].role",
@@ -147,6 +147,10 @@ def content_text(content: Any, path: str) -> str:
         if not isinstance(part, dict):
             raise InvalidRequest(f"{path}[{j}] must be an object.", param=f"{path}[{j}]")
         kind = part.get("type")
+        if not isinstance(kind, str):  # a list or an object cannot be looked up
+            raise InvalidRequest(f"{path}[{j}].type must be a string such as 'text', "
+                                 f"'image_url' or 'file'; got {repr(kind)[:40]}.",
+                                 param=f"{path}[{j}].type")
         if kind in TEXT_PARTS:
             field = "refusal" if kind == "refusal" else "text"
             text = part.get(field)
