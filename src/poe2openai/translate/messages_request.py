@@ -152,16 +152,9 @@ def _message(conv: Conversation, msg: Any, path: str) -> None:
         if not isinstance(block, dict):
             raise _fail(f"{where} must be an object.", where)
         kind = block.get("type")
-        if kind == "text":
-            text = block.get("text")
-            if not isinstance(text, str):
-                raise _fail(f"{where}.text must be a string.", f"{where}.text")
-            texts.append(text)
-        elif kind in ("image", "document"):
-            part = _media(block, where, kind, conv, texts)
-            if part is not None:
-                media.append(part)
-        elif kind == "tool_use" and role == "assistant":
+        if _text_or_media(block, kind, where, conv, texts, media):
+            continue
+        if kind == "tool_use" and role == "assistant":
             turn.calls.append(_tool_use(block, where))
         elif kind == "tool_result" and role == "user":
             result = Turn("tool")
@@ -217,21 +210,32 @@ def _result_text(content: Any, path: str, conv: Conversation, media: list[MediaP
         if not isinstance(block, dict):
             raise _fail(f"{where} must be an object.", where)
         kind = block.get("type")
-        if kind == "text":
-            text = block.get("text")
-            if not isinstance(text, str):
-                raise _fail(f"{where}.text must be a string.", f"{where}.text")
-            texts.append(text)
-        elif kind in ("image", "document"):
-            part = _media(block, where, kind, conv, texts)
-            if part is not None:
-                media.append(part)
-        elif kind == "search_result" or kind in _IGNORED_BLOCKS:
+        if _text_or_media(block, kind, where, conv, texts, media):
+            continue
+        if kind == "search_result" or kind in _IGNORED_BLOCKS:
             continue
         else:
             raise _fail(f"{where}.type {kind!r} is not supported in a tool result.",
                         f"{where}.type")
     return "\n".join(texts)
+
+
+def _text_or_media(block: dict[str, Any], kind: Any, where: str, conv: Conversation,
+                   texts: list[str], media: list[MediaPart]) -> bool:
+    """A ``text``, ``image`` or ``document`` block, into ``texts`` or ``media``; ``False``
+    for any other kind of block."""
+    if kind == "text":
+        text = block.get("text")
+        if not isinstance(text, str):
+            raise _fail(f"{where}.text must be a string.", f"{where}.text")
+        texts.append(text)
+        return True
+    if kind in ("image", "document"):
+        part = _media(block, where, kind, conv, texts)
+        if part is not None:
+            media.append(part)
+        return True
+    return False
 
 
 def _media(block: dict[str, Any], where: str, kind: str, conv: Conversation,
