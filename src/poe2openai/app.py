@@ -20,6 +20,7 @@ from .api.response_store import ResponseStore
 from .api.routes import setup_routes
 from .api.streams import ActiveStreams
 from .attachments import Uploader
+from .cluster.uploads import SharedUploadCache
 from .models import ModelCatalog
 from .poe.client import PoeClient
 from .registry import ModelRegistry
@@ -47,9 +48,14 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval)
     app[keys.LARGE_BODIES] = asyncio.Semaphore(LARGE_BODY_READS)
     app[keys.BODY_BUDGET] = BodyBudget.for_max_request_size(settings.max_request_size)
-    app[keys.RATE_LIMITER] = RateLimiter(settings.rate_limit_ms)
-    app[keys.RESPONSES] = ResponseStore(settings.responses_max_stored,
-                                        settings.responses_max_bytes, settings.responses_ttl)
+    if settings.redis_url:  # several instances: limits, responses, uploads in Redis
+        from .cluster.wiring import install
+
+        install(app, settings)
+    else:
+        app[keys.RATE_LIMITER] = RateLimiter(settings.rate_limit_ms)
+        app[keys.RESPONSES] = ResponseStore(settings.responses_max_stored,
+                                            settings.responses_max_bytes, settings.responses_ttl)
     app.cleanup_ctx.append(_registry_ctx)
     app.cleanup_ctx.append(_poe_ctx)
     app.cleanup_ctx.append(_uploads_ctx)
@@ -114,7 +120,14 @@ async def _poe_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _uploads_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[keys.SETTINGS]
-    cache = UploadCache(s.config_dir / FILE_NAME, s.url_cache_ttl_seconds, s.url_cache_size_mb)
+    cache: UploadCache | SharedUploadCache
+    if keys.SHARED in app:
+        from .cluster.wiring import shared_upload_cache
+
+        cache = shared_upload_cache(app)
+    else:
+        cache = UploadCache(s.config_dir / FILE_NAME, s.url_cache_ttl_seconds,
+                            s.url_cache_size_mb)
     uploader = Uploader(app[keys.POE], cache)
     app[keys.UPLOADER] = uploader
     yield

@@ -5,7 +5,8 @@ here each one becomes ``{"url", "content_type", "name"}``:
 
 * Poe CDN URLs are used as they are;
 * data is decoded and hashed off the event loop, then looked up in the
-  :class:`~poe2openai.upload_cache.UploadCache` and uploaded as bytes on a miss;
+  :class:`~poe2openai.upload_cache.UploadCache` (with ``REDIS_URL``: the
+  :class:`~poe2openai.cluster.uploads.SharedUploadCache`) and uploaded as bytes on a miss;
 * other http(s) URLs are looked up by URL and, on a miss, handed to Poe's upload
   endpoint as ``download_url``: Poe fetches them, this server never does.
 
@@ -22,6 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .cluster.uploads import SharedUploadCache
 from .errors import InvalidRequest, ProxyError
 from .poe.client import PoeClient
 from .translate.attachments import MediaPart, decode_payload, digest
@@ -47,7 +49,7 @@ class _Job:
 class Uploader:
     """Resolves media parts for all requests of one app (shares in-flight uploads)."""
 
-    def __init__(self, poe: PoeClient, cache: UploadCache) -> None:
+    def __init__(self, poe: PoeClient, cache: UploadCache | SharedUploadCache) -> None:
         self.poe = poe
         self.cache = cache
         self._inflight: dict[str, asyncio.Task[CachedUpload]] = {}

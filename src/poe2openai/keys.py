@@ -12,6 +12,8 @@ from .api.ratelimit import RateLimiter
 from .api.response_store import ResponseStore
 from .api.streams import ActiveStreams
 from .attachments import Uploader
+from .cluster.link import RedisLink
+from .cluster.responses import SharedResponses
 from .models import ModelCatalog
 from .poe.client import PoeClient
 from .registry import ModelRegistry
@@ -31,4 +33,7 @@ LARGE_BODIES: Final = web.AppKey("large_bodies", asyncio.Semaphore)
 BODY_BUDGET: Final = web.AppKey("body_budget", BodyBudget)
 RATE_LIMITER: Final = web.AppKey("rate_limiter", RateLimiter)
 #: Stored Responses API responses (previous_response_id, GET/DELETE /v1/responses/{id}).
-RESPONSES: Final = web.AppKey("responses", ResponseStore)
+#: In memory, or with ``REDIS_URL`` in Redis (same interface).
+RESPONSES: Final = web.AppKey[ResponseStore | SharedResponses]("responses")
+#: With ``REDIS_URL`` only: the process's Redis client (poe2openai.cluster).
+SHARED: Final = web.AppKey("shared_state", RedisLink)

@@ -99,6 +99,23 @@ def _origins(raw: str) -> tuple[str, ...]:
     return items
 
 
+def _redis_url(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")  # never echo it: a password may be in it
+    return value
+
+
+def _instance_id(raw: str) -> str:
+    value = raw.strip()
+    if len(value) > 100 or not all(c.isalnum() or c in "-_.:@" for c in value):
+        raise ValueError("expected at most 100 letters, digits and - _ . : @")
+    return value
+
+
 def _path(raw: str) -> Path:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -178,6 +195,16 @@ SETTINGS: tuple[Setting, ...] = (
             "text, or json (one JSON object per log line)."),
     Setting("USAGE_RETENTION_DAYS", "usage_retention_days", _int(0, 3650), "30",
             "Days of per-request usage kept for the admin dashboard (0: none recorded)."),
+    Setting("REDIS_URL", "redis_url", _redis_url, "",
+            "Several instances: the Redis holding the per-key limits, stored responses and the "
+            "upload cache they share (redis://[:password@]host:port/db, rediss://, unix://). "
+            "Empty: all of it in this process. Never logged with its password."),
+    Setting("REDIS_TIMEOUT", "redis_timeout", _float(0.01, 10), "0.5",
+            "With REDIS_URL: seconds one Redis call may take before it counts as failed "
+            "(limits then let the request through, stored-response lookups answer 503)."),
+    Setting("INSTANCE_ID", "instance_id", _instance_id, "",
+            "The instance_id label on every metric (empty: none; with REDIS_URL the host "
+            "name and PORT)."),
 )
 
 
@@ -214,6 +241,9 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     log_format: str = "text"
     usage_retention_days: int = 30
+    redis_url: str = field(default="", repr=False)
+    redis_timeout: float = 0.5
+    instance_id: str = ""
 
     @property
     def models_path(self) -> Path:

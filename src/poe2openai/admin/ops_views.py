@@ -61,7 +61,9 @@ def _keys_state(request: web.Request) -> dict[str, Any]:
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    await request.config_dict[TEAM].store.refresh()
+    team = request.config_dict[TEAM]
+    await team.store.refresh()
+    await team.limits.refresh([r.name for r in team.store.records])  # Redis: shared counts
     return web.json_response(_keys_state(request))
 
 

@@ -3,7 +3,9 @@
 An in-memory store, bounded by count, bytes and age (``RESPONSES_MAX_STORED``,
 ``RESPONSES_MAX_BYTES``, ``RESPONSES_TTL``): the oldest entries go first. Each entry
 belongs to the API key that created it (kept as a hash); another key sees nothing.
-A restart forgets everything, as the README says.
+A restart forgets everything, as the README says. The methods are coroutines because
+the store shared by several instances (:mod:`poe2openai.cluster.responses`, with
+``REDIS_URL``) has the same interface; this one never waits.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ class ResponseStore:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def put(self, api_key: str, response: dict[str, Any], turns: list[Turn],
-            attachments: dict[int, list[dict[str, Any]]]) -> None:
+    async def put(self, api_key: str, response: dict[str, Any], turns: list[Turn],
+                  attachments: dict[int, list[dict[str, Any]]]) -> None:
         if self.max_count <= 0:
             return
         size = len(dumps(response)) + sum(len(t.text) + len(t.reasoning) + sum(
@@ -62,15 +64,15 @@ class ResponseStore:
         self._bytes += size
         self._evict()
 
-    def get(self, api_key: str, rid: str) -> StoredResponse | None:
+    async def get(self, api_key: str, rid: str) -> StoredResponse | None:
         self._evict()
         entry = self._entries.get(rid)
         if entry is None or entry.owner != _owner(api_key):
             return None
         return entry
 
-    def delete(self, api_key: str, rid: str) -> bool:
-        if self.get(api_key, rid) is None:
+    async def delete(self, api_key: str, rid: str) -> bool:
+        if await self.get(api_key, rid) is None:
             return False
         self._drop(rid)
         return True

@@ -46,7 +46,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     conv = parsed.conv
     store = request.app[keys.RESPONSES]
     if parsed.previous_response_id is not None:
-        previous = store.get(access.owner, parsed.previous_response_id)
+        previous = await store.get(access.owner, parsed.previous_response_id)
         if previous is None:
             raise _not_found(parsed.previous_response_id, "previous_response_id")
         _continue(conv, previous)
@@ -55,14 +55,14 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     done = exchange.response
     if parsed.settings.store and done is not None and done["status"] != "failed" \
             and done["status"] != "in_progress":
-        store.put(access.owner, done, conv.turns + output_turns(done), conv.attachments)
+        await store.put(access.owner, done, conv.turns + output_turns(done), conv.attachments)
     return resp
 
 
 async def get_response(request: web.Request) -> web.Response:
     owner = authorize(request, "responses").owner
     rid = request.match_info["response_id"]
-    entry = request.app[keys.RESPONSES].get(owner, rid)
+    entry = await request.app[keys.RESPONSES].get(owner, rid)
     if entry is None:
         raise _not_found(rid)
     return web.Response(body=dumps(entry.response), content_type="application/json")
@@ -71,7 +71,7 @@ async def get_response(request: web.Request) -> web.Response:
 async def delete_response(request: web.Request) -> web.Response:
     owner = authorize(request, "responses").owner
     rid = request.match_info["response_id"]
-    if not request.app[keys.RESPONSES].delete(owner, rid):
+    if not await request.app[keys.RESPONSES].delete(owner, rid):
         raise _not_found(rid)
     return web.Response(body=dumps({"id": rid, "object": "response", "deleted": True}),
                         content_type="application/json")

@@ -29,6 +29,7 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..cluster.limits import SharedLimits
 from ..errors import AuthenticationFailed, ProxyError
 from .balance import BalanceGuard
 from .errors import LowBalance, ModelNotAllowed, ServerMisconfigured
@@ -119,8 +120,8 @@ OBSERVATION: Final = web.RequestKey("team_observation", Observation)
 class Team:
     """Proxy keys, limits, the balance guard, metrics and the usage log of one app."""
 
-    def __init__(self, store: KeyStore, limits: Limits, metrics: Metrics, usage: UsageLog,
-                 balance: BalanceGuard | None, poe_api_key: str) -> None:
+    def __init__(self, store: KeyStore, limits: Limits | SharedLimits, metrics: Metrics,
+                 usage: UsageLog, balance: BalanceGuard | None, poe_api_key: str) -> None:
         self.store = store
         self.limits = limits
         self.metrics = metrics

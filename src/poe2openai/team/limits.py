@@ -119,6 +119,9 @@ class Limits:
         state.active += 1
         return state
 
+    async def refresh(self, names: list[str]) -> None:
+        """Nothing to read: the counts are here (the Redis-backed limits read theirs)."""
+
     def used_today(self, name: str) -> int:
         state = self._keys.get(name)
         return state.used if state is not None and state.day == day_number(self.clock()) else 0

@@ -3,6 +3,10 @@
 Label values that come from clients (model names) are bounded: past
 ``MAX_LABEL_VALUES`` distinct values, new ones are counted as ``"other"``, so a client
 cannot grow the metrics without limit. Key names are bounded by the keys file.
+
+Metrics are per process. With an instance id (``INSTANCE_ID``, or by default with
+``REDIS_URL``), every sample carries it as the ``instance_id`` label, so that Prometheus
+can tell instances apart whatever address it scraped them at.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class _Live(Collector):
         self.active_streams: Callable[[], int] | None = None
         self.upload_cache: Callable[[], tuple[int, int]] | None = None
         self.balance: Callable[[], int | None] | None = None
+        #: With REDIS_URL: whether its last call succeeded, and failed calls by use.
+        self.redis: Callable[[], tuple[bool, dict[str, int]]] | None = None
 
     def collect(self) -> Iterator[Metric]:
         if self.active_streams is not None:
@@ -74,13 +80,42 @@ class _Live(Collector):
                                       "Poe point balance of the server-held key (POE_API_KEY)")
                 g.add_metric([], value)
                 yield g
+        if self.redis is not None:
+            up, failures = self.redis()
+            g = GaugeMetricFamily("poe2openai_redis_up",
+                                  "1 when the last call to Redis (REDIS_URL) succeeded")
+            g.add_metric([], 1 if up else 0)
+            yield g
+            c = CounterMetricFamily(
+                "poe2openai_redis_failures", "Redis calls that failed or timed out, by use "
+                "(limits and spacing then let requests through)", labels=["use"])
+            for use in ("limits", "spacing", "responses", "uploads"):
+                c.add_metric([use], failures.get(use, 0))
+            yield c
+
+
+class _WithInstance(Collector):
+    """Every sample of ``registry`` with an ``instance_id`` label."""
+
+    def __init__(self, registry: CollectorRegistry, instance: str) -> None:
+        self.registry = registry
+        self.instance = instance
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.registry.collect():
+            labelled = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            labelled.samples = [s._replace(labels={**s.labels, "instance_id": self.instance})
+                                for s in metric.samples]
+            yield labelled
 
 
 class Metrics:
     """Every metric family of one app."""
 
-    def __init__(self) -> None:
+    def __init__(self, instance_id: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._exposed: Collector = (self.registry if instance_id is None
+                                    else _WithInstance(self.registry, instance_id))
         r = self.registry
         self.model_label = _Bounded()
         self.route_label = _Bounded(50)
@@ -144,4 +179,4 @@ class Metrics:
         self.rejections.labels(reason, key).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)

@@ -22,6 +22,8 @@ import aiohttp
 from aiohttp import web
 
 from .. import __version__, keys
+from ..cluster.limits import SharedLimits
+from ..cluster.link import instance_id
 from ..errors import ProxyError
 from ..jsonlib import dumps
 from ..poe.usage import PoeUsage
@@ -116,11 +118,20 @@ async def readyz(request: web.Request) -> web.Response:
 def setup_ops(app: web.Application) -> None:
     """Install the team features on the main app (see the module docs)."""
     s = app[keys.SETTINGS]
-    metrics_ = Metrics()
+    metrics_ = Metrics(instance_id(s))
     store = KeyStore(s.config_dir / KEYS_FILE)
     store.on_reload.append(lambda ok: metrics_.reload(KEYS_FILE, ok))
     usage = UsageLog(s.config_dir / USAGE_FILE, s.usage_retention_days)
-    app[TEAM] = Team(store, Limits(), metrics_, usage, None, s.poe_api_key)
+    limits: Limits | SharedLimits
+    if keys.SHARED in app:  # REDIS_URL: the limits hold across instances
+        from ..cluster.wiring import shared_limits
+
+        limits = shared_limits(app)
+        link = app[keys.SHARED]
+        metrics_.live.redis = lambda: (link.up, link.failures)
+    else:
+        limits = Limits()
+    app[TEAM] = Team(store, limits, metrics_, usage, None, s.poe_api_key)
     app[READINESS] = Readiness()
     app.middlewares.insert(0, observe_middleware)
     app.router.add_get("/metrics", metrics)
