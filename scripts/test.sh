@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Installs the test dependencies and runs the whole suite (arguments go to pytest).
-# Python packages come from PyPI; the admin page's browser test needs Chromium, which is
-# installed from Debian's packages when missing and this runs as root with apt-get.
+# Python packages come from PyPI; the admin page's browser test needs Chromium and the
+# REDIS_URL tests need redis-server, which are installed from Debian's packages when missing
+# and this runs as root with apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing Chromium from Debian's packages (for the admin page's browser test)" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "Installing ${missing[*]} from Debian's packages (the admin page's browser test," \
+      "the tests of several instances sharing Redis)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      "${missing[@]}" >/dev/null
   else
-    echo "note: Chromium is not installed; the admin-page browser test will be skipped" >&2
+    echo "note: ${missing[*]} not installed; the admin-page browser test (chromium) and the" \
+      "Redis tests (redis-server) will be skipped" >&2
   fi
 fi
 python3 -m pip install -q -e ".[test]"
