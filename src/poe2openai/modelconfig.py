@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,11 +21,17 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_EXPANSION",
     "ConfigError",
     "CustomModel",
+    "LoadCancelled",
     "ModelConfig",
     "ModelEntry",
     "config_to_json",
@@ -42,6 +49,14 @@ DEFAULT_REASONING_FORMAT = "reasoning_content"
 
 #: Longest model name or alias accepted (Poe's own names are far shorter).
 MAX_NAME = 200
+
+#: Deepest nesting accepted, counting the top level (a model map needs four levels,
+#: plus whatever its ``parameters`` nest), in the file and in what aliases make of it.
+MAX_DEPTH = 32
+#: How much YAML aliases (``*name``) may repeat in all: characters of the repeated
+#: values plus one per value. Anchors and aliases for shared ``parameters`` fit easily;
+#: a "billion laughs" that would grow to gigabytes is refused before it is built.
+MAX_EXPANSION = 1_000_000
 
 _TOP_KEYS = ("enable", "allow_unlisted", "models", "custom_models", "api_token", "use_v1_api")
 _ENTRY_KEYS = ("mapping", "enable", "replace_response", "tool_mode", "reasoning_format",
@@ -110,17 +125,108 @@ class ModelConfig:
 # --------------------------------------------------------------------------- parsing
 
 
-def load_yaml(text: str) -> Any:
-    """Round-trip load (keeps comments and line numbers). Raises :class:`YAMLError`."""
+class LoadCancelled(Exception):
+    """A load was stopped from outside (the server is shutting down)."""
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, refusing depth and alias expansion over the limits as it
+    goes, before anything big or deep is built, and stopping when asked to."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.warn_double_anchors = False  # legal YAML: the later anchor wins
+        self._cancel: threading.Event | None = getattr(loader, "bounded_cancel", None)
+        self._source: str | None = getattr(loader, "bounded_source", None)
+        self._nest = 0
+        self._expansion = 0
+        self._size: dict[int, tuple[int, int]] = {}  # id(node) -> (weight, height)
+
+    def _fail(self, message: str, event: Any) -> ConfigError:
+        mark = getattr(event, "start_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        return ConfigError(message, line=line, source=self._source)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self._cancel is not None and self._cancel.is_set():
+            raise LoadCancelled
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                if isinstance(node, MappingNode | SequenceNode) and node.end_mark is None:
+                    # still being composed: the alias sits inside its own anchor
+                    raise self._fail(f"the alias *{event.anchor} refers to a value that "
+                                     "contains it (a loop)", event)
+                weight, height = self._measure(node)
+                self._expansion += weight
+                if self._expansion > MAX_EXPANSION:
+                    raise self._fail(
+                        f"YAML aliases repeat too much: more than {MAX_EXPANSION:,} "
+                        "characters and values in all (a \"billion laughs\"?); write the "
+                        "values out or share less", event)
+                if self._nest + height > MAX_DEPTH:
+                    raise self._fail(f"the alias *{event.anchor} makes the data nested more "
+                                     f"than {MAX_DEPTH} levels deep", event)
+            return super().compose_node(parent, index)
+        self._nest += 1
+        if self._nest > MAX_DEPTH:
+            raise self._fail(f"nested more than {MAX_DEPTH} levels deep", event)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._nest -= 1
+
+    def _measure(self, root: Node) -> tuple[int, int]:
+        """Weight (values plus characters) and height of a finished node, counting
+        shared nodes as often as they appear. Iterative; each node is measured once."""
+        size = self._size
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if id(node) in size:
+                continue
+            kids = _children(node)
+            if not ready:
+                stack.append((node, True))
+                stack.extend((k, False) for k in kids if id(k) not in size)
+                continue
+            if kids:
+                weight = 1 + sum(size[id(k)][0] for k in kids)
+                height = 1 + max(size[id(k)][1] for k in kids)
+            else:
+                value = node.value
+                weight, height = 1 + (len(value) if isinstance(value, str) else 0), 1
+            size[id(node)] = (min(weight, MAX_EXPANSION + 1), height)
+        return size[id(root)]
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def load_yaml(text: str, *, source: str | None = None,
+              cancel: threading.Event | None = None) -> Any:
+    """Round-trip load (keeps comments and line numbers). Raises :class:`YAMLError`,
+    :class:`ConfigError` for data nested or expanding beyond :data:`MAX_DEPTH` /
+    :data:`MAX_EXPANSION`, and :class:`LoadCancelled` once ``cancel`` is set."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
+    yaml.Composer = _BoundedComposer
+    yaml.bounded_cancel = cancel  # type: ignore[attr-defined]
+    yaml.bounded_source = source  # type: ignore[attr-defined]
     return yaml.load(text)
 
 
-def parse_yaml(text: str, source: str | None = None) -> ModelConfig:
+def parse_yaml(text: str, source: str | None = None, *,
+               cancel: threading.Event | None = None) -> ModelConfig:
     """Parse and validate the text of a models.yaml."""
     try:
-        data = load_yaml(text)
+        data = load_yaml(text, source=source, cancel=cancel)
     except MarkedYAMLError as exc:
         raise _yaml_error(exc, source) from None
     except YAMLError as exc:
@@ -254,8 +360,11 @@ class _Validator:
                             _line_of_value(node, key), where)
         return str(value)
 
-    def plain(self, value: Any, line: int | None, where: str) -> Any:
-        """A JSON-compatible copy of ``value`` (Poe parameters travel as JSON)."""
+    def plain(self, value: Any, line: int | None, where: str, depth: int = 4) -> Any:
+        """A JSON-compatible copy of ``value`` (Poe parameters travel as JSON).
+        ``depth``: how deep ``value`` sits in the file (parameters sit at level 4)."""
+        if depth > MAX_DEPTH:
+            raise self.fail(f"nested more than {MAX_DEPTH} levels deep", line, where)
         if value is None or isinstance(value, bool):
             return value
         if isinstance(value, str):
@@ -272,10 +381,11 @@ class _Validator:
                 if not isinstance(k, str):
                     raise self.fail(f"keys must be strings, got {_show(k)}",
                                     _line_of_key(value, k), where)
-                out[str(k)] = self.plain(v, _line_of_value(value, k), f"{where}.{k}")
+                out[str(k)] = self.plain(v, _line_of_value(value, k), f"{where}.{k}",
+                                         depth + 1)
             return out
         if isinstance(value, list | tuple):
-            return [self.plain(v, _line_of_item(value, i), f"{where}[{i}]")
+            return [self.plain(v, _line_of_item(value, i), f"{where}[{i}]", depth + 1)
                     for i, v in enumerate(value)]
         if isinstance(value, datetime.date):
             raise self.fail(f"{value} is read as a date; put it in quotes", line, where)
