@@ -450,10 +450,10 @@ async def test_save_is_atomic_and_keeps_permissions(mapped: Proxy, models_file: 
     # A write that fails half-way leaves the old file whole, and no temporary file.
     before = models_file.read_text()
 
-    def broken_replace(src: str, dst: str) -> None:
+    def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(configfile.os, "replace", broken_replace)
+    monkeypatch.setattr(configfile.os, "fsync", disk_full)
     state = await get_state(mapped)
     state["config"]["models"]["gpt-4o"]["mapping"] = "never-written"
     resp = await post_config(mapped, {"version": state["version"], "config": state["config"]},
@@ -506,3 +506,18 @@ async def test_per_model_parameters_from_the_file_reach_poe(models_file: Path,
     assert resp.status == 200
     assert fake_poe.last is not None and fake_poe.last.bot == "Gemini-2.5-Flash"
     assert fake_poe.last.query[-1].get("parameters") == {"thinking_budget": 0}
+
+
+async def test_deeply_nested_parameters_from_the_page_are_refused(mapped: Proxy,
+                                                                  models_file: Path) -> None:
+    token = await csrf_token(mapped)
+    state = await get_state(mapped)
+    nested: Any = 1
+    for _ in range(200):
+        nested = {"k": nested}
+    state["config"]["models"]["gpt-4o"]["parameters"] = {"x": nested}
+    resp = await post_config(mapped, {"version": state["version"], "config": state["config"]},
+                             token=token)
+    assert resp.status == 400
+    assert "levels deep" in (await resp.json())["error"]["message"]
+    assert models_file.read_text() == CONFIG

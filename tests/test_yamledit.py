@@ -12,7 +12,7 @@ import pytest
 
 from poe2openai.modelconfig import CustomModel, ModelConfig, ModelEntry, parse_yaml
 from poe2openai.registry import default_text, same_config
-from poe2openai.yamledit import apply_config
+from poe2openai.yamledit import ConfigEdit, apply_config
 
 HAND_WRITTEN = """\
 # My poe2openai models
@@ -67,8 +67,10 @@ FLOW = "{enable: true, models: {GPT-4o: {mapping: x}}, custom_models: [a, b]}\n"
 
 def edit(text: str, **changes: object) -> tuple[ModelConfig, str]:
     cfg = dataclasses.replace(parse_yaml(text), **changes)  # type: ignore[arg-type]
-    out = apply_config(text, cfg)
-    assert same_config(parse_yaml(out), cfg), out
+    out, result = ConfigEdit(text).apply(cfg)
+    reread = parse_yaml(out)
+    assert same_config(reread, cfg), out
+    assert result == reread  # what a save puts in force is what the file says, in its order
     return cfg, out
 
 
@@ -217,7 +219,27 @@ def test_random_edit_sequences_always_mean_what_was_asked(seed: int) -> None:
             parse_yaml(text), enable=rng.random() < 0.8, allow_unlisted=rng.random() < 0.5,
             models=MappingProxyType(chosen), custom_models=customs,
             api_token=rng.choice([None, "sk-abc", "sk-other"]))
-        text = apply_config(text, cfg)
+        text, result = ConfigEdit(text).apply(cfg)
         assert same_config(parse_yaml(text), cfg), text
+        assert result == parse_yaml(text), text
         for c in comments:
             assert c in text, text
+
+
+def test_many_deletions_and_additions_at_once_keep_the_comments() -> None:
+    """A save that drops every other model of a big map and adds as many (one pass,
+    not one scan of the map per model)."""
+    lines = ["enable: true", "models:"]
+    for i in range(400):
+        if i % 50 == 0:
+            lines.append(f"  # --- block {i // 50} ---")
+        lines += [f"  bot-{i}:", f"    mapping: m-{i}   # note {i}"]
+    text = "\n".join(lines) + "\n# the end\n"
+    old = parse_yaml(text)
+    kept = {k: v for i, (k, v) in enumerate(old.models.items()) if i % 2}
+    kept.update({f"new-{i}": ModelEntry(mapping=f"n-{i}") for i in range(200)})
+    _, out = edit(text, models=MappingProxyType(kept))
+    for b in range(8):
+        assert f"  # --- block {b} ---" in out
+    assert "# note 1\n" in out and "# note 0\n" not in out
+    assert out.index("bot-399") < out.index("new-0") < out.index("# the end")

@@ -15,6 +15,8 @@ move those lines to the right place. Pure: text in, text out.
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +35,7 @@ from .modelconfig import (
     validate,
 )
 
-__all__ = ["apply_config"]
+__all__ = ["ConfigEdit", "apply_config"]
 
 _ENTRY_DEFAULTS = entry_to_json(ModelEntry())
 
@@ -55,7 +57,7 @@ def _tail_slot(container: Container, key: Any) -> tuple[Container, Any]:
     """The node whose trailing comment follows ``container[key]`` in the file."""
     value = container[key]
     if isinstance(value, CommentedMap) and len(value) and not value.fa.flow_style():
-        return _tail_slot(value, list(value.keys())[-1])
+        return _tail_slot(value, _last_key(value))
     if isinstance(value, CommentedSeq) and len(value) and not value.fa.flow_style():
         return _tail_slot(value, len(value) - 1)
     return container, key
@@ -117,17 +119,29 @@ def _give_following(container: Container, key: Any, following: str) -> None:
         _set_post(owner, leaf, _token("\n" + following))
 
 
-def _delete(container: Container, key: Any, parent: tuple[Container, Any] | None) -> None:
-    """Delete an entry, keeping the comment lines that followed it."""
+_UNKNOWN: Any = object()
+
+
+def _last_key(container: CommentedMap) -> Any:
+    """The last key, in O(1) (a CommentedMap iterates in its OrderedDict order)."""
+    return next(OrderedDict.__reversed__(container))
+
+
+def _delete(container: Container, key: Any, parent: tuple[Container, Any] | None,
+            previous: Any = _UNKNOWN) -> None:
+    """Delete an entry, keeping the comment lines that followed it. ``previous``:
+    the key before ``key`` (None: it is the first), when the caller knows it."""
     following = _take_preceding(container, key) + _take_following(container, key)
-    keys = list(container.keys()) if isinstance(container, CommentedMap) else None
     if isinstance(container, CommentedMap):
-        assert keys is not None
-        pos = keys.index(key)
+        if previous is _UNKNOWN:
+            keys = list(container.keys())
+            pos = keys.index(key)
+            previous = keys[pos - 1] if pos > 0 else None
+            has_previous = pos > 0
+        else:
+            has_previous = previous is not None
         del container[key]
         container.ca.items.pop(key, None)
-        previous: Any = keys[pos - 1] if pos > 0 else None
-        has_previous = pos > 0
     else:
         pos = int(key)
         del container[pos]
@@ -198,7 +212,7 @@ def _append(container: Container, key: Any, value: Any,
     """Append an entry at the end; comment lines that followed the old last entry
     (they describe what comes after this block) move below the new one."""
     if len(container):
-        last = list(container.keys())[-1] if isinstance(container, CommentedMap) \
+        last = _last_key(container) if isinstance(container, CommentedMap) \
             else len(container) - 1
         following = _take_following(container, last)
     elif parent is not None:
@@ -225,7 +239,7 @@ def _add_at_end(doc: CommentedMap, key: str, value: Any) -> None:
     if end and len(doc):
         text = "".join(t.value for t in end if isinstance(getattr(t, "value", None), str))
         doc.ca.end = []
-        _give_following(doc, list(doc.keys())[-1], text)
+        _give_following(doc, _last_key(doc), text)
     doc[key] = value
 
 
@@ -430,44 +444,69 @@ def _dump(doc: Any, indent: tuple[int, int, int]) -> str:
 # --------------------------------------------------------------------------- entry point
 
 
-def apply_config(text: str, new: ModelConfig) -> str:
-    """The text of models.yaml after changing it, minimally, to mean ``new``.
+class ConfigEdit:
+    """One edit of a models.yaml: the text is loaded once (``old`` is what it
+    means), then :meth:`apply` changes it, minimally, to mean a new config.
 
     ``text`` must be a valid models.yaml (its current content, or the template
     for a file that does not exist yet). Raises ConfigError/YAMLError otherwise.
     """
-    doc = load_yaml(text)
-    old = validate(doc)
-    prefix = ""
-    was_empty = doc is None
-    if doc is None:  # empty, or comments only: keep those lines above the new content
-        prefix = text if text.strip() else ""
-        if prefix and not prefix.endswith("\n"):
-            prefix += "\n"
-        doc = CommentedMap()
-    indent = _guess_indent(doc, text)
 
-    _top_scalar(doc, "enable", new.enable, old.enable, False, None)
-    _top_scalar(doc, "allow_unlisted", new.allow_unlisted, old.allow_unlisted, True, "enable")
+    def __init__(self, text: str, source: str | None = None, *,
+                 cancel: threading.Event | None = None) -> None:
+        self.text = text
+        self.source = source
+        self._doc = load_yaml(text, source=source, cancel=cancel)
+        self.old: ModelConfig = validate(self._doc, source=source)
+        self._done = False
 
-    if new.models or (doc.get("models") is not None and old.models):
-        models = doc.get("models")
-        if not isinstance(models, CommentedMap):
-            models = CommentedMap()
-            if "models" in doc:
-                doc["models"] = models
-            else:
-                _add_at_end(doc, "models", models)
-        for key in [k for k in models if k not in new.models]:
-            _delete(models, key, (doc, "models"))
-        for key, entry in new.models.items():
-            _update_entry(models, key, old.models.get(key), entry, (doc, "models"))
+    def apply(self, new: ModelConfig) -> tuple[str, ModelConfig]:
+        """The new text, and what it means (checked on the edited document). Once."""
+        assert not self._done, "a ConfigEdit applies once"
+        self._done = True
+        text, doc, old = self.text, self._doc, self.old
+        prefix = ""
+        was_empty = doc is None
+        if doc is None:  # empty, or comments only: keep those lines above the new content
+            prefix = text if text.strip() else ""
+            if prefix and not prefix.endswith("\n"):
+                prefix += "\n"
+            doc = CommentedMap()
+        indent = _guess_indent(doc, text)
 
-    _update_customs(doc, old.custom_models, new.custom_models)
-    _top_scalar(doc, "api_token", new.api_token, old.api_token, None, None)
-    _top_scalar(doc, "use_v1_api", new.use_v1_api, old.use_v1_api, None, None)
-    if was_empty and not len(doc):
-        return text  # still nothing but comments
-    out = prefix + _dump(doc, indent)
-    return out.rstrip("\n") + "\n" if out.endswith("\n\n") and not text.endswith("\n\n") \
-        else out
+        _top_scalar(doc, "enable", new.enable, old.enable, False, None)
+        _top_scalar(doc, "allow_unlisted", new.allow_unlisted, old.allow_unlisted, True,
+                    "enable")
+
+        if new.models or (doc.get("models") is not None and old.models):
+            models = doc.get("models")
+            if not isinstance(models, CommentedMap):
+                models = CommentedMap()
+                if "models" in doc:
+                    doc["models"] = models
+                else:
+                    _add_at_end(doc, "models", models)
+            order = list(models)
+            # From the end, so the key before each one is still there when it goes.
+            for pos in reversed(range(len(order))):
+                if order[pos] not in new.models:
+                    _delete(models, order[pos], (doc, "models"),
+                            order[pos - 1] if pos else None)
+            for key, entry in new.models.items():
+                _update_entry(models, key, old.models.get(key), entry, (doc, "models"))
+
+        _update_customs(doc, old.custom_models, new.custom_models)
+        _top_scalar(doc, "api_token", new.api_token, old.api_token, None, None)
+        _top_scalar(doc, "use_v1_api", new.use_v1_api, old.use_v1_api, None, None)
+        if was_empty and not len(doc):
+            return text, validate(None, source=self.source)  # still nothing but comments
+        result = validate(doc, source=self.source)
+        out = prefix + _dump(doc, indent)
+        if out.endswith("\n\n") and not text.endswith("\n\n"):
+            out = out.rstrip("\n") + "\n"
+        return out, result
+
+
+def apply_config(text: str, new: ModelConfig) -> str:
+    """The text of models.yaml after changing it, minimally, to mean ``new``."""
+    return ConfigEdit(text).apply(new)[0]
