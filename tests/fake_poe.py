@@ -17,6 +17,7 @@ API in short (see the docstrings for details):
   ``error(text, allow_retry=True, error_type=None, **extra)``, ``done()``,
   ``event(name, data=None, *, raw_data=None)`` (any event; ``raw_data`` = verbatim data line),
   ``comment(s="ping")``, ``raw(bytes)``, ``sleep(seconds)``, ``hang(before_headers=False)``,
+  ``wait(asyncio_event)`` (nothing more until the event is set),
   ``close()``, ``reset()``, ``http_error(status, body, content_type="application/json",
   headers=None)`` (first and only step).
 * ``fake.script(bot | None, steps | callable, *, line_ending="\\n", split=None | int | "bytes" |
@@ -189,6 +190,7 @@ __all__ = [
     "Sleep",
     "Step",
     "Upload",
+    "Wait",
     "close",
     "comment",
     "data_event",
@@ -210,6 +212,7 @@ __all__ = [
     "suggested",
     "text",
     "unknown",
+    "wait",
 ]
 
 SSE_HEADERS: Mapping[str, str] = {
@@ -271,6 +274,11 @@ class Sleep(Step):
 @dataclass(frozen=True)
 class Hang(Step):
     before_headers: bool = False
+
+
+@dataclass(frozen=True)
+class Wait(Step):
+    event: asyncio.Event
 
 
 @dataclass(frozen=True)
@@ -393,6 +401,11 @@ def hang(before_headers: bool = False) -> Hang:
     As the first step with ``before_headers=True`` not even the response headers are sent.
     """
     return Hang(before_headers)
+
+
+def wait(event: asyncio.Event) -> Wait:
+    """Write nothing more until ``event`` is set (or the client goes away), then go on."""
+    return Wait(event)
 
 
 def close() -> Close:
@@ -1139,6 +1152,9 @@ class FakePoe:
                     await _pause(request, step.seconds)
                 elif isinstance(step, Hang):
                     await _pause(request, math.inf)
+                elif isinstance(step, Wait):
+                    while not step.event.is_set():
+                        await _pause(request, 0.02)
                 elif isinstance(step, Close):
                     break
                 elif isinstance(step, Reset):

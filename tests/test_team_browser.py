@@ -18,7 +18,7 @@ from poe2openai.app import create_app
 from poe2openai.settings import Settings
 from poe2openai.team.gate import TEAM
 from tests.fake_poe import FakePoe
-from tests.team_helpers import add_test_face
+from tests.helpers import chat_body
 from tests.test_admin_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -59,8 +59,7 @@ async def test_dashboard_in_a_browser(aiohttp_server: AiohttpServer, fake_poe: F
         {"creation_time": int((now - i * 5400) * 1_000_000), "bot_name": bot,
          "query_id": f"q{i}", "usage_type": "API", "cost_points": 40 + (i * 37) % 400}
         for i, bot in zip(range(200), ["GPT-4o", "Claude-Sonnet-4.5", "o3"] * 70, strict=False)]
-    app = add_test_face(create_app(settings_factory(poe_api_key="poe-server-key-xyz",
-                                                    poe_min_points=1000)))
+    app = create_app(settings_factory(poe_api_key="poe-server-key-xyz", poe_min_points=1000))
     server = await aiohttp_server(app)
     base = str(server.make_url("")).rstrip("/")
     _seed_usage(app, now)
@@ -99,7 +98,7 @@ async def test_dashboard_in_a_browser(aiohttp_server: AiohttpServer, fake_poe: F
             await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
             async with aiohttp.ClientSession() as http:
-                async with http.post(f"{base}/test/answer", json={"model": "GPT-4o"},
+                async with http.post(f"{base}/v1/chat/completions", json=chat_body(),
                                      headers={"Authorization": f"Bearer {secret}"}) as resp:
                     assert resp.status == 200
             await page.locator("#secret-hide").click()
@@ -112,6 +111,6 @@ async def test_dashboard_in_a_browser(aiohttp_server: AiohttpServer, fake_poe: F
         finally:
             await browser.close()
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/test/answer", json={"model": "GPT-4o"},
+        async with http.post(f"{base}/v1/chat/completions", json=chat_body(),
                              headers={"Authorization": f"Bearer {secret}"}) as resp:
             assert resp.status == 401
