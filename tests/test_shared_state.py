@@ -216,6 +216,27 @@ async def test_concurrency_slots_are_leases(redis_server: RedisServer) -> None:
         await link.close()
 
 
+async def test_more_concurrent_calls_than_connections(redis_server: RedisServer) -> None:
+    """Callers beyond the connection pool's size wait their turn; none is starved into the
+    timeout (a blocking pool did that under cancellation)."""
+    link = RedisLink(redis_server.url, 1.0)
+    await link.start()
+    try:
+        limits = SharedLimits(link)
+        rec = record(rpm=100_000, concurrency=100_000)
+
+        async def worker() -> None:
+            for _ in range(20):
+                assert await admit(limits, rec) is None
+
+        await asyncio.gather(*(worker() for _ in range(100)))
+        assert link.failures == {} and link.up
+        await limits.refresh(["k"])
+        assert limits.used_today("k") == 2000 and limits.active("k") == 0
+    finally:
+        await link.close()
+
+
 async def test_daily_counts_seeded_from_the_usage_log(redis_server: RedisServer) -> None:
     """A Redis that lost today's counts gets this instance's count from its usage log as a
     floor; the daily error says when the budget renews."""

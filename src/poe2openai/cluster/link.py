@@ -111,6 +111,7 @@ class RedisLink:
         self.up = True  #: whether the last call succeeded
         self.failures: dict[str, int] = {}  #: failed calls by use, for /metrics
         self._client: Redis | None = None
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._retry_at = 0.0
         self._down_since = 0.0
         self._reminded = 0.0
@@ -124,12 +125,12 @@ class RedisLink:
         self._jobs.append((interval, job))
 
     async def start(self) -> None:
-        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio import ConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        pool = BlockingConnectionPool.from_url(
-            self.url, max_connections=MAX_CONNECTIONS, timeout=self.timeout,
+        pool = ConnectionPool.from_url(
+            self.url, max_connections=MAX_CONNECTIONS,
             socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
             retry=Retry(NoBackoff(), 0), health_check_interval=30)
         self._client = Redis.from_pool(pool)
@@ -163,7 +164,7 @@ class RedisLink:
             self._count(use, loop.time())
             raise SharedStateDown(f"Redis at {self.where} is unreachable")
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), self._slots:
                 result = await fn(client)
         except (RedisError, OSError, TimeoutError) as exc:
             reason = "no answer in time" if isinstance(exc, TimeoutError) else \
