@@ -266,8 +266,11 @@ def image_body(seed: int, size: int = 64) -> dict[str, Any]:
 
 
 async def test_upload_cache_is_shared_and_bounded(shared: Make, fake_poe: FakePoe,
-                                                  redis_server: RedisServer) -> None:
-    one, two = await shared(url_cache_size_mb=1), await shared(url_cache_size_mb=1)
+                                                  redis_server: RedisServer,
+                                                  tmp_path: Path) -> None:
+    # Each its own CONFIG_DIR (as on two hosts), so the SQLite cache there is not shared.
+    one = await shared(url_cache_size_mb=1, config_dir=tmp_path / "one")
+    two = await shared(url_cache_size_mb=1, config_dir=tmp_path / "two")
     assert (await one.post("/v1/chat/completions", json=image_body(1), headers=AUTH)).status \
         == 200
     assert len(fake_poe.uploads) == 1
@@ -293,6 +296,7 @@ async def test_upload_cache_is_shared_and_bounded(shared: Make, fake_poe: FakePo
     await redis_server.command("DEL", "poe2openai:up:expires")
     await one.post("/v1/chat/completions", json=image_body(1), headers=AUTH)
     assert len(fake_poe.uploads) == 6
+    assert not (tmp_path / "one" / "upload-cache.sqlite3").exists()
 
 
 # -- Redis away, frozen, back ----------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -110,15 +111,18 @@ async def _stop(inst: Instance) -> bytes:
 
 @pytest.fixture
 async def cluster(fake_poe: FakePoe, tmp_path: Path) -> AsyncIterator[Cluster]:
-    config = tmp_path / "config"  # shared by both, as a mounted volume would be
-    config.mkdir()
+    # Each its own CONFIG_DIR, as on two hosts (the proxy keys are copied to both, as
+    # configuration management would): nothing is shared but Redis.
+    config = tmp_path / "config"
+    for name in ("a", "b"):
+        (config / name).mkdir(parents=True)
     logs: list[bytes] = []
     async with AsyncExitStack() as stack:
         redis = await stack.enter_async_context(
             running_redis(tmp_path / "redis", REDIS_PASSWORD))
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        a, b = await asyncio.gather(_start("a", fake_poe, redis, config, http),
-                                    _start("b", fake_poe, redis, config, http))
+        a, b = await asyncio.gather(_start("a", fake_poe, redis, config / "a", http),
+                                    _start("b", fake_poe, redis, config / "b", http))
         try:
             yield Cluster(a, b, redis, config, logs)
         finally:
@@ -131,7 +135,10 @@ async def cluster(fake_poe: FakePoe, tmp_path: Path) -> AsyncIterator[Cluster]:
 def _key(cluster: Cluster, name: str, **limits: int) -> str:
     from poe2openai.team.keyfile import FILE_NAME, create_key
 
-    _, secret = create_key(cluster.config / FILE_NAME, name, **limits)
+    _, secret = create_key(cluster.config / "a" / FILE_NAME, name, **limits)
+    copy = cluster.config / "b" / (FILE_NAME + ".new")
+    shutil.copy2(cluster.config / "a" / FILE_NAME, copy)
+    copy.replace(cluster.config / "b" / FILE_NAME)
     return secret
 
 
