@@ -290,6 +290,7 @@ async def test_routes_without_v1(proxy: Proxy, fake_poe: FakePoe) -> None:
     resp = await proxy.post("/images/generations/", headers=AUTH,
                             json={"model": "scenario-media", "prompt": "x"})
     assert (await resp.json())["data"] == [{"url": MEDIA_URL}]
+    assert float(resp.headers["x-proxy-overhead-ms"]) >= 0
 
 
 async def test_b64_download_goes_through_the_outbound_proxy(
