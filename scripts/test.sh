@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the test dependencies and runs the whole suite (arguments go to pytest).
+# Installs the test dependencies and runs the whole suite (arguments go to pytest), in a
+# virtual environment of its own.
 # Python packages come from PyPI; the admin page's browser test needs Chromium and the
 # REDIS_URL tests need redis-server, which are installed from Debian's packages when missing
 # and this runs as root with apt-get.
@@ -19,11 +20,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
       "Redis tests (redis-server) will be skipped" >&2
   fi
 fi
-python3 -m pip install -q -e ".[test]"
+# Its own virtual environment next to the checkout (.test-venv; POE2OPENAI_TEST_VENV to move
+# it): the editable install and the test dependencies go there, never into the Python that
+# poe2openai was installed with. It sees that Python's packages, so nothing already there is
+# downloaded again.
+venv="${POE2OPENAI_TEST_VENV:-.test-venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "Creating $venv for the tests" >&2
+  python3 -m venv --system-site-packages "$venv"
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 # The JavaScript clients some tests run (the Vercel AI SDK), from the npm registry.
 if command -v npm >/dev/null 2>&1; then
   npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
 else
   echo "note: npm is not installed; the JavaScript client tests will be skipped" >&2
 fi
-python3 -m pytest "$@"
+exec "$venv/bin/python" -m pytest "$@"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from poe2openai.settings import SETTINGS, Settings, SettingsError, load_settings
+from poe2openai.settings import SETTINGS, Settings, SettingsError, default_config_dir, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,13 +20,24 @@ def test_defaults_match_the_original() -> None:
     assert s.max_request_size == 1073741824
     assert s.poe_base_url == "https://api.poe.com"
     assert s.poe_file_upload_url == "https://www.quora.com/poe_api/file_upload_3RD_PARTY_POST"
-    assert s.config_dir == Path("./config")
+    assert s.config_dir == Path.home() / ".config" / "poe2openai"  # never the checkout's
     assert s.url_cache_ttl_seconds == 259200 and s.url_cache_size_mb == 100
     assert s.admin_username == "admin" and s.admin_password == ""
 
 
 def test_table_defaults_equal_dataclass_defaults() -> None:
-    assert load_settings({}) == Settings()
+    assert load_settings({}) == Settings(config_dir=default_config_dir({}))
+    assert Settings().config_dir == default_config_dir(os.environ)
+
+
+def test_config_dir_default_follows_xdg() -> None:
+    assert load_settings({"XDG_CONFIG_HOME": "/srv/cfg"}).config_dir == Path("/srv/cfg/poe2openai")
+    assert load_settings({"HOME": "/home/u"}).config_dir == Path("/home/u/.config/poe2openai")
+    # A relative XDG_CONFIG_HOME is ignored, as the XDG spec says; CONFIG_DIR wins over both.
+    assert load_settings({"HOME": "/home/u", "XDG_CONFIG_HOME": "cfg"}).config_dir == \
+        Path("/home/u/.config/poe2openai")
+    assert load_settings({"XDG_CONFIG_HOME": "/srv/cfg", "CONFIG_DIR": "~/x"}).config_dir == \
+        Path.home() / "x"
 
 
 def test_values_are_parsed() -> None:

@@ -8,11 +8,13 @@ import logging
 import os
 import sys
 import textwrap
+from collections.abc import Mapping
+from pathlib import Path
 
 from aiohttp import web
 
 from . import __version__
-from .settings import SETTINGS, SettingsError, load_settings
+from .settings import SETTINGS, Settings, SettingsError, load_settings
 
 log = logging.getLogger("poe2openai")
 
@@ -37,6 +39,36 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="address to listen on (overrides HOST)")
     parser.add_argument("--port", type=int, help="port to listen on (overrides PORT)")
     return parser
+
+
+#: Files in ./config that show an earlier version kept its data there (its old default).
+_OLD_DATA = ("proxy-keys.json", "usage.sqlite3")
+
+
+def _prepare_config_dir(settings: Settings, env: Mapping[str, str]) -> None:
+    """Create the data folder when missing (private: it holds keys and usage), and point
+    out a ./config folder that an earlier version used by default."""
+    folder = settings.config_dir
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("Cannot create CONFIG_DIR %s (%s): model map edits, proxy keys, usage "
+                    "and the upload cache cannot be saved", folder, exc.strerror or exc)
+    old = Path("config")
+    if env.get("CONFIG_DIR") or not old.is_dir() or old.resolve() == folder.resolve():
+        return
+    from .modelfile import default_text
+
+    found = [n for n in _OLD_DATA if (old / n).exists()]
+    try:
+        if (old / "models.yaml").read_bytes() != default_text().encode("utf-8"):
+            found.append("models.yaml")
+    except OSError:
+        pass
+    if found:
+        log.warning("CONFIG_DIR is not set, so the server keeps its files in %s; ./config "
+                    "holds %s from an earlier run, which are not used: set CONFIG_DIR=./config "
+                    "to keep using them, or move them", folder, ", ".join(found))
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -68,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"poe2openai: bad setting {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
+    _prepare_config_dir(settings, env)
     app = create_app(settings)
     log.info("poe2openai %s listening on http://%s:%d (Poe: %s, config: %s)", __version__,
              settings.host, settings.port, settings.poe_base_url, settings.config_dir.resolve())

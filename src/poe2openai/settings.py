@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load_settings"]
+__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "default_config_dir",
+           "load_settings"]
 
 
 class SettingsError(ValueError):
@@ -122,6 +124,23 @@ def _path(raw: str) -> Path:
     return Path(raw.strip()).expanduser()
 
 
+def default_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The data folder when ``CONFIG_DIR`` is not set: ``$XDG_CONFIG_HOME/poe2openai``, else
+    ``~/.config/poe2openai``. Never a folder of the current directory, so a server started
+    from a checkout of the repository leaves the checkout's files alone."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CONFIG_HOME", "").strip()
+    if xdg and os.path.isabs(xdg):  # the XDG spec ignores relative paths
+        return Path(xdg) / "poe2openai"
+    home = env.get("HOME", "").strip()
+    try:
+        base = Path(home) if home else Path.home()
+    except RuntimeError:
+        raise SettingsError("CONFIG_DIR: not set, and there is no home folder for the "
+                            "default ~/.config/poe2openai; set CONFIG_DIR") from None
+    return base / ".config" / "poe2openai"
+
+
 @dataclass(frozen=True)
 class Setting:
     env: str
@@ -129,6 +148,8 @@ class Setting:
     parse: Callable[[str], Any]
     default: str
     help: str
+    #: The default when it depends on other variables (``default`` then only documents it).
+    computed: Callable[[Mapping[str, str]], Any] | None = None
 
 
 #: Every setting: environment variable, parser, default (as the user would write it), help.
@@ -136,7 +157,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "host", _nonempty, "0.0.0.0", "Address to listen on."),
     Setting("PORT", "port", _int(1, 65535), "8080", "Port to listen on."),
     Setting("LOG_LEVEL", "log_level", _level, "info", "debug, info, warning or error."),
-    Setting("CONFIG_DIR", "config_dir", _path, "./config", "Folder of models.yaml and the upload cache."),
+    Setting("CONFIG_DIR", "config_dir", _path, "$XDG_CONFIG_HOME/poe2openai or ~/.config/poe2openai",
+            "Folder of models.yaml, the proxy keys, the usage log and the upload cache "
+            "(created when missing).", computed=default_config_dir),
     Setting("MAX_REQUEST_SIZE", "max_request_size", _int(1024, 2**40), "1073741824",
             "Largest request body accepted, in bytes (larger: 413)."),
     Setting("BODY_READ_TIMEOUT", "body_read_timeout", _float(0.1, 86400), "60",
@@ -213,7 +236,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     log_level: str = "info"
-    config_dir: Path = Path("./config")
+    config_dir: Path = field(default_factory=default_config_dir)
     max_request_size: int = 1073741824
     body_read_timeout: float = 60.0
     poe_base_url: str = "https://api.poe.com"
@@ -259,6 +282,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     for s in SETTINGS:
         raw = environ.get(s.env)
         if raw is None or (raw == "" and s.env != "ADMIN_PASSWORD"):
+            if s.computed is not None:
+                values[s.field] = s.computed(environ)
+                continue
             raw = s.default
         try:
             values[s.field] = s.parse(raw)

@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                     "exists, every API request needs one, and the server uses its own "
                     "POE_API_KEY upstream.")
     parser.add_argument("--config-dir", type=Path,
-                        help="folder of the keys file (default: $CONFIG_DIR, else ./config)")
+                        help="folder of the keys file (default: $CONFIG_DIR, else "
+                             "$XDG_CONFIG_HOME/poe2openai or ~/.config/poe2openai)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     create = sub.add_parser("create", help="create a key and print its secret (once)")
