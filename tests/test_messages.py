@@ -265,7 +265,7 @@ async def test_claude_code_shaped_request(proxy: Proxy, fake_poe: FakePoe) -> No
     assert events[-1]["type"] == "message_stop"
     query = [(m["role"], m["content"]) for m in fake_poe.last.query]  # type: ignore[union-attr]
     assert query == [
-        ("system", "x-anthropic-billing-header: cc_version=2.1\n\nYou are Claude Code."),
+        ("system", "You are Claude Code."),  # the billing-header line is left out
         ("user", "<system-reminder>r\nHello"), ("system", "Available agent types: none"),
         ("bot", "Hi!"), ("user", "Again")]
     dropped = resp.headers["x-dropped-params"]

@@ -287,6 +287,7 @@ async def test_codex_shaped_request(proxy: Proxy, fake_poe: FakePoe) -> None:
              "tools": [{"type": "function", "name": "close_agent", "strict": False,
                         "parameters": {"type": "object", "properties": {}}}]},
             {"type": "web_search", "external_web_access": False},
+            {"type": "tool_search", "execution": "client"},
         ],
     }
     resp = await proxy.post("/v1/responses", headers=AUTH, json=body)
@@ -300,8 +301,9 @@ async def test_codex_shaped_request(proxy: Proxy, fake_poe: FakePoe) -> None:
     assert sent.query[0] == {"role": "system", "content": "You are Codex.",
                              "content_type": "text/markdown"}
     dropped = resp.headers["x-dropped-params"]
-    for name in ("client_metadata", "include", "prompt_cache_key"):
+    for name in ("client_metadata", "include", "prompt_cache_key", "tools[2]", "tools[3]"):
         assert name in dropped
+    assert "web_search" not in (sent.body.get("query")[-1].get("parameters") or {})  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("body", "param"), [
@@ -344,3 +346,18 @@ async def test_namespace_tool_call_comes_back_with_its_namespace(
     assert second.output_text == "Tool result: closed"
     sent_calls = fake_poe.last.body["tool_calls"]  # type: ignore[index,union-attr]
     assert sent_calls[0]["function"]["name"] == "agents__close_agent"
+
+
+@pytest.mark.parametrize(("access", "searches"), [(None, True), (True, True), (False, False)])
+async def test_web_search_tool_turns_on_the_bots_parameter(
+        proxy: Proxy, fake_poe: FakePoe, access: bool | None, searches: bool) -> None:
+    """gpt-5.2 publishes a web_search parameter; a cached-only search tool does not use it."""
+    tool: Any = {"type": "web_search"}
+    if access is not None:
+        tool["external_web_access"] = access
+    resp = await proxy.post("/v1/responses", headers=AUTH, json={
+        "model": "gpt-5.2", "input": "News?", "tools": [tool]})
+    assert resp.status == 200
+    params = fake_poe.last.query[-1].get("parameters") or {}  # type: ignore[union-attr]
+    assert params.get("web_search") is (True if searches else None)
+    assert ("tools[0]" in resp.headers.get("x-dropped-params", "")) is not searches

@@ -107,6 +107,10 @@ def parse_messages_request(body: Any) -> Conversation:
     return conv
 
 
+#: The first system block Claude Code sends: telemetry, different in every session, which
+#: would only spoil the bot's prompt caching.
+_BILLING_HEADER: Final = "x-anthropic-billing-header:"
+
 #: Anthropic's effort names that Poe's reasoning_effort values spell differently.
 _EFFORT: Final = {"max": "xhigh"}
 
@@ -124,6 +128,8 @@ def _system_text(system: Any, path: str) -> str:
         text = block.get("text")
         if not isinstance(text, str):
             raise _fail(f"{where}.text must be a string.", f"{where}.text")
+        if text.startswith(_BILLING_HEADER):
+            continue  # Claude Code's per-session telemetry line: no instruction for the bot
         texts.append(text)
     return "\n\n".join(texts)
 

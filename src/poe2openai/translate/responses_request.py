@@ -26,7 +26,7 @@ from .attachments import MediaPart, media_from_url
 from .conversation import Conversation, ToolCall, Turn
 from .params import Candidate, collect_candidates
 from .responses_encode import ResponseSettings
-from .structured import parse_text_format
+from .structured import forced_tool_format, parse_text_format
 from .tooloptions import parse_tool_choice
 
 __all__ = ["RESPONSES_FIELDS", "ResponsesRequest", "parse_responses_request"]
@@ -151,8 +151,11 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
     if searches:
         candidates.insert(0, Candidate("web_search", True, searches[0], "tools", "if_known"))
     conv.param_candidates = candidates
-    conv.output_format = parse_text_format((text or {}).get("format"))
-    dropped = {k for k in body if k not in _READ and body[k] is not None}
+    # A forced function call is structured output too, and it wins over text.format (instructor
+    # sends both): the answer is the call, with no text for a format to apply to.
+    text_format = parse_text_format((text or {}).get("format"))  # checked either way
+    conv.output_format = forced_tool_format(conv.tools, frozenset(custom)) or text_format
+    dropped = {k for k in body if k not in _READ and body[k] is not None} | set(offer.dropped)
     if max_out is not None:
         dropped.add("max_output_tokens")
     conv.dropped = sorted(dropped)
@@ -221,6 +224,8 @@ class _Offer:
         self.custom: set[str] = set()
         self.searches: list[str] = []
         self.namespaces: dict[str, tuple[str, str]] = {}
+        #: Paths of built-in tools left out (for x-dropped-params).
+        self.dropped: list[str] = []
 
     def add(self, raw: list[Any], path: str, namespace: str | None = None) -> None:
         for i, tool in enumerate(raw):
@@ -236,10 +241,16 @@ class _Offer:
                     raise _fail(f"{where}.tools must be an array of tools.", f"{where}.tools")
                 self.add(inner, f"{where}.tools", ns.strip())
             elif kind in _BUILTIN_SEARCH:
-                self.searches.append(where)
+                # external_web_access: false asks for cached results only (Codex's default);
+                # a bot's live web search is no such thing, and may cost points.
+                if tool.get("external_web_access") is not False:
+                    self.searches.append(where)
+                else:
+                    self.dropped.append(where)
             elif kind in ("function", "custom"):
                 self._tool(tool, kind, where, namespace)
-            # other built-in tools: nothing the bot can call (named in x-dropped-params)
+            else:  # another built-in tool: nothing the bot can call
+                self.dropped.append(where)
 
     def _tool(self, tool: dict[str, Any], kind: str, where: str, namespace: str | None) -> None:
         name = tool.get("name")
