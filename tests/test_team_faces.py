@@ -264,3 +264,36 @@ async def test_enough_balance_lets_requests_through(make: Make, fake_poe: FakePo
     client = await make(poe_api_key=SERVER_KEY, poe_min_points=100)
     for face in FACES:
         assert (await ask(client, face, secret)).status == 200
+
+
+async def test_rate_limit_ms_spaces_each_proxy_key(make: Make, fake_poe: FakePoe,
+                                                   tmp_path: Path) -> None:
+    """RATE_LIMIT_MS keeps its meaning with proxy keys: each key has its own schedule,
+    although every key is answered with the same Poe key."""
+    path = tmp_path / FILE_NAME
+    _, alice = create_key(path, "alice")
+    _, bob = create_key(path, "bob")
+    client = await make(poe_api_key=SERVER_KEY, rate_limit_ms=3_600_000)
+    assert (await ask(client, "chat", alice)).status == 200
+    for face in FACES:  # alice's next turn is an hour away: more than the 30 s a request waits
+        resp = await ask(client, face, alice)
+        await face_error(resp, face, 429, code="rate_limit_exceeded")
+        assert int(resp.headers["retry-after"]) > 3000
+    assert (await ask(client, "messages", bob)).status == 200  # bob has his own turn
+    assert len(fake_poe.queries) == 2
+
+
+async def test_a_broken_usage_log_never_fails_a_request(make: Make, fake_poe: FakePoe,
+                                                        tmp_path: Path) -> None:
+    (tmp_path / "usage.sqlite3").write_bytes(b"this is not a database" * 100)
+    _, secret = create_key(tmp_path / FILE_NAME, "k", daily=100)
+    client = await make(poe_api_key=SERVER_KEY)
+    for face in FACES:
+        for stream in (False, True):
+            resp = await ask(client, face, secret, stream=stream)
+            assert resp.status == 200, await resp.text()
+            await resp.read()
+    usage = await (await client.get("/admin/api/usage", headers=ADMIN)).json()
+    assert usage["available"] is False and usage["reason"]
+    keys = (await (await client.get("/admin/api/keys", headers=ADMIN)).json())["keys"]
+    assert keys[0]["used_today"] == 6  # the limits count without the log

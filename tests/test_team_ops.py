@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -142,6 +143,35 @@ async def test_active_streams_while_answers_are_open(make: Make, fake_poe: FakeP
         await resp.read()
     body = await (await client.get("/metrics")).text()
     assert metric(body, "poe2openai_active_streams") == 0
+
+
+async def test_upload_cache_and_config_reload_failures(make: Make, fake_poe: FakePoe,
+                                                      tmp_path: Path) -> None:
+    png = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\4" * 64).decode()
+    with_image = {"model": "GPT-4o", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "Look"}, {"type": "image_url", "image_url": {"url": png}}]}]}
+    client = await make()
+    for _ in range(2):
+        resp = await client.post(PATHS["chat"], json=with_image, headers=bearer("k"))
+        assert resp.status == 200, await resp.text()
+    assert len(fake_poe.uploads) == 1
+    body = await (await client.get("/metrics")).text()
+    assert metric(body, "poe2openai_upload_cache_lookups_total", result="miss") == 1
+    assert metric(body, "poe2openai_upload_cache_lookups_total", result="hit") == 1
+    # Broken edits of both files are counted as failed reloads (the last good ones stay).
+    (tmp_path / FILE_NAME).write_text("[broken")
+    (tmp_path / "models.yaml").write_text("enable: [\n")
+    for _ in range(1000):
+        body = await (await client.get("/metrics")).text()
+        if metric(body, "poe2openai_config_reloads_total", file="models.yaml",
+                  result="failed") and metric(body, "poe2openai_config_reloads_total",
+                                              file="proxy-keys.json", result="failed"):
+            break
+        await asyncio.sleep(0.01)
+    for file in ("models.yaml", "proxy-keys.json"):
+        assert metric(body, "poe2openai_config_reloads_total", file=file, result="failed") == 1
+        assert metric(body, "poe2openai_config_reloads_total", file=file, result="ok") == 1
+    assert (await ask(client, "chat", "k")).status == 200  # still pass-through, as before
 
 
 async def test_model_labels_are_bounded(make: Make) -> None:
