@@ -138,3 +138,14 @@ def test_home_is_the_fallback(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "home" / ".config" / "poe2openai" / "proxy-keys.json").exists()
     assert not (tmp_path / "config").exists()
+
+
+def test_deployments_name_their_folder() -> None:
+    """Docker and the systemd unit set CONFIG_DIR to a folder they may write (the unit's
+    ProtectHome=true would make the per-user default read-only)."""
+    docker = (ROOT / "Dockerfile").read_text()
+    assert "CONFIG_DIR=/data" in docker and 'VOLUME ["/data"]' in docker
+    unit = (ROOT / "config" / "poe2openai.service").read_text()
+    [folder] = re.findall(r"^Environment=CONFIG_DIR=(\S+)$", unit, re.M)
+    assert re.search(rf"^ReadWritePaths=.*{re.escape(folder)}", unit, re.M)
+    assert ":/data" in (ROOT / "config" / "docker-compose.yml").read_text()
