@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from poe2openai.settings import SettingsError, load_settings
 from poe2openai.team.errors import DailyBudgetUsed
 from poe2openai.team.keyfile import FILE_NAME, KeyRecord, create_key
 from poe2openai.translate.conversation import ToolCall, Turn
-from tests.fake_poe import FakePoe, done, text
+from tests.fake_poe import FakePoe, Received, done, text
 from tests.helpers import AUTH, assert_openai_error, chat_body
 from tests.redis_server import RedisServer, redis_server
 
@@ -39,7 +40,8 @@ ADMIN = {"Authorization": "Basic " + base64.b64encode(b"admin:test-password").de
 def shared(make_proxy: Make, redis_server: RedisServer) -> Make:
     """An app (an "instance") using the test's Redis."""
     async def make(**overrides: Any) -> Proxy:
-        return await make_proxy(redis_url=redis_server.url, redis_timeout=0.3, **overrides)
+        return await make_proxy(**{"redis_url": redis_server.url, "redis_timeout": 0.3,
+                                   **overrides})
 
     return make
 
@@ -93,6 +95,38 @@ async def test_response_stored_by_one_continues_on_the_other(shared: Make,
         await two.get(f"/v1/responses/{first['id']}", headers=bearer("other-key")), 404)
     assert (await two.delete(f"/v1/responses/{first['id']}", headers=AUTH)).status == 200
     await assert_openai_error(await one.get(f"/v1/responses/{first['id']}", headers=AUTH), 404)
+
+
+async def test_a_stream_is_stored_before_its_last_event(shared: Make, fake_poe: FakePoe,
+                                                        redis_server: RedisServer) -> None:
+    """A client that continues a streamed response on another instance the moment it sees
+    ``response.completed`` (before the stream has closed) finds it stored: the store comes
+    first. Redis holds writes back for a moment here, so a store made after the last event
+    would still be missing when the client looks."""
+    one, two = await shared(redis_timeout=5.0), await shared()
+    release = asyncio.Event()
+
+    async def held(_: Received) -> list[Any]:
+        await release.wait()
+        return [text("Streamed."), done()]
+
+    fake_poe.script("GPT-4o", held)
+    started = asyncio.create_task(respond(one, input="Go.", stream=True))
+    assert await fake_poe.wait_for_requests(1, 10)
+    assert await redis_server.command("CLIENT", "PAUSE", "300", "WRITE") == b"+OK\r\n"
+    release.set()
+    resp = await started
+    rid = None
+    async for line in resp.content:
+        if line.startswith(b"data:") and b'"response.completed"' in line:
+            rid = json.loads(line[5:])["response"]["id"]
+            break
+    assert rid is not None
+    assert await redis_server.command("HEXISTS", "poe2openai:resp:data", rid) == b":1\r\n"
+    fake_poe.script("GPT-4o", [text("More."), done()])
+    again = await respond(two, input="More.", previous_response_id=rid)
+    assert again.status == 200, await again.text()
+    await resp.read()
 
 
 def test_turns_survive_the_json_round_trip() -> None:

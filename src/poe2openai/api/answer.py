@@ -75,7 +75,11 @@ class StreamEncoder(Protocol):
 
 
 class Exchange(Protocol):
-    """A face's side of one request: its encoders, keep-alive bytes and response headers."""
+    """A face's side of one request: its encoders, keep-alive bytes and response headers.
+
+    An exchange may also have ``async def before_end()``: awaited once a streamed answer is
+    complete, before its last bytes go out (the Responses face stores the response there, so
+    a client that continues it the moment it ends, on any instance, finds it)."""
 
     keepalive: bytes
 
@@ -458,6 +462,9 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                 await resp.write(data)
                 state.last_write = loop.time()
         streams.discard(state)
+        before_end = getattr(exchange, "before_end", None)
+        if before_end is not None:
+            await before_end()
         await resp.write(data)
         await resp.write_eof()
     except ConnectionResetError:

@@ -12,15 +12,16 @@ import logging
 from aiohttp import web
 
 from .. import keys
+from ..cluster.responses import SharedResponses
 from ..errors import NotFound
 from ..jsonlib import dumps
 from ..translate.conversation import Conversation
-from ..translate.responses_encode import ResponsesExchange, output_turns
+from ..translate.responses_encode import ResponseSettings, ResponsesExchange, output_turns
 from ..translate.responses_request import parse_responses_request
 from .answer import answer
 from .body import read_json
 from .credentials import authorize
-from .response_store import StoredResponse
+from .response_store import ResponseStore, StoredResponse
 
 __all__ = ["create_response", "delete_response", "get_response"]
 
@@ -50,13 +51,30 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         if previous is None:
             raise _not_found(parsed.previous_response_id, "previous_response_id")
         _continue(conv, previous)
-    exchange = ResponsesExchange(conv, parsed.settings)
+    exchange = _StoringExchange(conv, parsed.settings, store, access.owner)
     resp = await answer(request, exchange, conv, access)
-    done = exchange.response
-    if parsed.settings.store and done is not None and done["status"] != "failed" \
-            and done["status"] != "in_progress":
-        await store.put(access.owner, done, conv.turns + output_turns(done), conv.attachments)
+    await exchange.before_end()  # a stream stored it already, before its last event
     return resp
+
+
+class _StoringExchange(ResponsesExchange):
+    """Stores the finished response (with ``store``) once, before the client can see its end,
+    so that continuing it at once, on this instance or another, finds it."""
+
+    def __init__(self, conv: Conversation, settings: ResponseSettings,
+                 store: ResponseStore | SharedResponses, owner: str) -> None:
+        super().__init__(conv, settings)
+        self._store = store
+        self._owner = owner
+        self._stored = not settings.store
+
+    async def before_end(self) -> None:
+        done = self.response
+        if self._stored or done is None or done["status"] in ("failed", "in_progress"):
+            return
+        self._stored = True
+        await self._store.put(self._owner, done, self.conv.turns + output_turns(done),
+                              self.conv.attachments)
 
 
 async def get_response(request: web.Request) -> web.Response:
