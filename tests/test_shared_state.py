@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from poe2openai.cluster.limits import SharedLimits
+from poe2openai.cluster.limits import LEASE, SharedLimits
 from poe2openai.cluster.link import RedisLink
 from poe2openai.cluster.responses import decode, encode
 from poe2openai.errors import ProxyError, RateLimited
@@ -246,6 +247,27 @@ async def test_concurrency_slots_are_leases(redis_server: RedisServer) -> None:
             await limits.refresh(["k"])
             assert limits.active("k") == 1
         assert await admit(limits, rec) is None
+    finally:
+        await link.close()
+
+
+async def test_open_requests_renew_their_leases(redis_server: RedisServer) -> None:
+    """The instance renews the leases of its open requests (every 10 s, here at once), so a
+    long answer keeps its slot; a finished one is not renewed back."""
+    link = RedisLink(redis_server.url, 0.5)
+    await link.start()
+    try:
+        limits = SharedLimits(link)
+        rec = record(concurrency=2)
+        async with limits.admit(rec):
+            [member] = list(limits._held["k"])
+            await redis_server.command("ZADD", "poe2openai:lim:k:active", "XX", "5", member)
+            await limits._renew()
+            score = await _bulk(redis_server, "ZSCORE", "poe2openai:lim:k:active", member)
+            assert float(score) > time.time() + LEASE - 5
+        assert await redis_server.command("ZCARD", "poe2openai:lim:k:active") == b":0\r\n"
+        await limits._renew()  # nothing open: nothing comes back
+        assert await redis_server.command("ZCARD", "poe2openai:lim:k:active") == b":0\r\n"
     finally:
         await link.close()
 
