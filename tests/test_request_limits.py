@@ -191,3 +191,23 @@ async def test_a_role_or_part_type_that_is_not_a_string_is_a_400(
                             json={"model": "GPT-4o", "messages": messages})
     await assert_openai_error(resp, 400, "invalid_request_error", param=param)
     assert not fake_poe.queries
+
+
+# --- a conversation that starts with a tool round -----------------------------------------
+
+async def test_a_conversation_of_only_a_tool_round_is_sent_as_messages(
+        proxy: TestClient[Any, Any], fake_poe: FakePoe) -> None:
+    """Found by the fuzz test: the last tool round goes into Poe's top-level tool_calls /
+    tool_results fields, and with nothing before it the query was empty (Poe refuses that).
+    It is then sent as messages instead."""
+    call = {"id": "c1", "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json={
+        "model": "GPT-4o", "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+        "messages": [{"role": "assistant", "content": None, "tool_calls": [call]},
+                     {"role": "tool", "tool_call_id": "c1", "content": "18C"}]})
+    assert resp.status == 200, await resp.text()
+    sent = fake_poe.last
+    assert sent is not None and sent.status == 200 and sent.body is not None
+    assert [m.get("message_type") or m["role"] for m in sent.query] == ["function_call", "tool"]
+    assert "tool_results" not in sent.body

@@ -76,7 +76,7 @@ def build_poe_query(conv: Conversation, model: ResolvedModel) -> dict[str, Any]:
             query.append(merged)
             if i == n and not xml and opts.enabled and last_calls is not None \
                     and len(query) >= 2 and query[-2].get("message_type") == "function_call" \
-                    and not attachments:
+                    and not attachments and round_start > 0:  # (Poe refuses an empty query)
                 # The conversation ends with this round: send it the way fastapi_poe's tool
                 # loop does, in the top-level fields, with the query as it was before the
                 # round (the assistant's text of that turn included, so that the query does
