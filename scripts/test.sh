@@ -30,6 +30,9 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv --system-site-packages "$venv"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+# instructor pins jiter below what current openai releases need, which would downgrade the
+# openai SDK the other tests use; it works with both, so it goes in without its pins.
+"$venv/bin/python" -m pip install -q --no-deps "instructor>=1.17"
 # The JavaScript clients some tests run (the Vercel AI SDK), from the npm registry.
 if command -v npm >/dev/null 2>&1; then
   npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null

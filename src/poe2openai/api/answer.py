@@ -34,12 +34,20 @@ from ..team.gate import OBSERVATION, TEAM, Access, Observation
 from ..tokenizer import TOKENIZER
 from ..translate.conversation import Conversation, Usage
 from ..translate.headers import name_list
-from ..translate.items import CONTENT, ERROR, Accumulator, Out
+from ..translate.items import ERROR, Accumulator, Out
 from ..translate.params import attach_parameters, resolve_parameters
 from ..translate.query import build_poe_query
 from ..translate.response import ResponseTranslator, Stage
 from ..translate.stages import make_stages
-from ..translate.structured import JsonStage, extract, native_format, problem, repair_query
+from ..translate.structured import (
+    JsonStage,
+    describe,
+    extract,
+    final_items,
+    native_format,
+    problem,
+    repair_query,
+)
 from ..translate.usage import count_usage, upstream_usage
 from .accesslog import MODEL
 from .streams import StreamState
@@ -182,8 +190,8 @@ async def _bot_parameters(app: web.Application, conv: Conversation,
         tops = {c.top for c in conv.param_candidates}
         conv.dropped = sorted({d for d in conv.dropped if d not in tops} | set(plan.dropped))
         parameters = plan.parameters
-    if conv.output_format is not None and schema is not None \
-            and any(p.get("name") == "response_format" for p in schema):
+    if conv.output_format is not None and conv.output_format.tool is None \
+            and schema is not None and any(p.get("name") == "response_format" for p in schema):
         # The bot takes OpenAI's response_format itself: no instruction in the prompt.
         parameters["response_format"] = native_format(conv.output_format)
         conv.native_format = True
@@ -248,9 +256,9 @@ def _add(total: Usage | None, usage: Usage | None) -> Usage | None:
 
 
 def _unfixable(conv: Conversation, answer_text: str, why: str) -> ProxyError:
-    kind = conv.output_format.kind if conv.output_format is not None else "JSON"
+    what = describe(conv.output_format) if conv.output_format is not None else "JSON format"
     return StructuredOutputFailed(
-        f"The bot's answer does not match the requested {kind} format "
+        f"The bot's answer does not match the requested {what} "
         f"after {conv.structured_repairs} repair round(s): {why}. Its last answer was: "
         f"{answer_text[:_QUOTED]}")
 
@@ -323,8 +331,10 @@ async def _complete(request: web.Request, exchange: Exchange, conv: Conversation
         assert isinstance(stage, JsonStage)
         found = extract(stage.text)
         why = problem(conv.output_format, found)
-        if why is None:
-            acc.content = [found[1]]  # type: ignore[index]
+        if why is None:  # the JSON alone, or a forced tool's call with it as arguments
+            acc.content = []
+            acc.add(final_items(conv.output_format, found[1]))  # type: ignore[index]
+            reason = "tool_calls" if acc.tool_calls else reason
             break
         if repairs <= conv.structured_repairs:
             raise _unfixable(conv, stage.text, why)
@@ -351,7 +361,9 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
     enc = exchange.stream_encoder()
     loop = asyncio.get_running_loop()
     fmt = conv.output_format
-    buffered = fmt is not None and settings.structured_stream == "buffer"
+    # A forced tool's arguments are held whole: they go out as the call, not as text.
+    buffered = fmt is not None and (settings.structured_stream == "buffer"
+                                    or fmt.tool is not None)
     repairs = settings.structured_retries if fmt is not None else 0
     resp: SSEResponse | None = None
     state: StreamState | None = None
@@ -445,8 +457,9 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
             sent = "".join(stage.emitted)
             if why is None and found is not None and found[1].startswith(sent):
                 tail = found[1][len(sent):]
-                data += enc.encode([(CONTENT, tail)]) if tail else b""
-                data += enc.finish(translator.finish_reason, total if enc.wants_usage else None)
+                data += enc.encode(final_items(fmt, tail)) if tail else b""
+                reason = "tool_calls" if fmt.tool is not None else translator.finish_reason
+                data += enc.finish(reason, total if enc.wants_usage else None)
                 break
             if why is None:
                 why = "the JSON sent so far is not the answer's valid JSON document"

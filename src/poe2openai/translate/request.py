@@ -17,7 +17,7 @@ from .attachments import MEDIA_PARTS, TEXT_PARTS, collect_media
 from .conversation import Conversation, Role, ToolCall, Turn
 from .params import collect_candidates
 from .query import build_poe_query
-from .structured import parse_chat_format
+from .structured import forced_tool_format, parse_chat_format
 from .tooloptions import message_calls, parse_tool_options
 
 __all__ = ["build_poe_query", "check_nesting", "content_text", "parse_chat_request"]
@@ -101,7 +101,10 @@ def parse_chat_request(body: Any) -> Conversation:
         req.logit_bias = {str(k): float(v) for k, v in bias.items()}
 
     req.tools = parse_tool_options(body)
-    req.output_format = parse_chat_format(body.get("response_format"))
+    # A forced tool call is structured output too, and it wins over response_format: the
+    # answer is the call, with no content for a format to apply to (as OpenAI does it).
+    content_format = parse_chat_format(body.get("response_format"))  # checked either way
+    req.output_format = forced_tool_format(req.tools) or content_format
     req.param_candidates = collect_candidates(body)
     req.dropped = sorted(k for k in body if k not in _KNOWN and body[k] is not None)
     return req

@@ -8,6 +8,11 @@ is then found (:func:`extract`: code fences, prose before or after, a ``<think>`
 validated with ``jsonschema`` (:func:`problem`), and, when it is invalid, the bot is asked
 again with the validator's error (:func:`repair_query`). :class:`JsonStage` is the output
 stage that lets only the JSON document through, as it is produced or held whole.
+
+A request that forces one function tool (a named ``tool_choice``, as instructor's default
+mode and LangChain's ``function_calling`` send) is structured output too
+(:func:`forced_tool_format`): a bot that answers with the arguments in text instead of
+calling the tool still gives the client its call (:func:`final_items`).
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from jsonschema import validators
 
 from ..errors import InvalidRequest
 from ..jsonlib import JSONDecodeError, dumps_str
-from .items import CONTENT, Out
+from .items import CONTENT, TOOL_ARGS, TOOL_CALL, Out
+from .tooloptions import ToolOptions, new_call_id
 
-__all__ = ["JsonStage", "OutputFormat", "extract", "instruction", "parse_chat_format",
-           "parse_text_format", "problem", "repair_query"]
+__all__ = ["JsonStage", "OutputFormat", "describe", "extract", "final_items",
+           "forced_tool_format", "instruction", "parse_chat_format", "parse_text_format",
+           "problem", "repair_query"]
 
 Kind = Literal["json_object", "json_schema"]
 
@@ -36,6 +43,8 @@ class OutputFormat:
     schema: dict[str, Any] | None = None
     strict: bool = False
     description: str = ""
+    #: The answer is a call of this tool (a forced ``tool_choice``); the JSON is its arguments.
+    tool: str | None = None
 
 
 def parse_chat_format(value: Any, path: str = "response_format") -> OutputFormat | None:
@@ -95,8 +104,51 @@ def _schema_format(spec: dict[str, Any], path: str) -> OutputFormat:
                         description if isinstance(description, str) else "")
 
 
+def forced_tool_format(opts: ToolOptions,
+                       free_form: frozenset[str] = frozenset()) -> OutputFormat | None:
+    """The format of a forced tool call's arguments: when ``opts`` force exactly one
+    function tool (a named ``tool_choice``, or ``required`` with one tool), its parameters;
+    else ``None``. Free-form tools (``free_form``) and tools whose parameters are not a
+    valid JSON Schema are left alone (the request goes on as plain tool calling)."""
+    offered = opts.offered()
+    if len(offered) != 1 or not (opts.named or opts.choice == "required"):
+        return None
+    tool = offered[0]
+    if tool["name"] in free_form:
+        return None
+    schema = tool["parameters"]
+    try:
+        validators.validator_for(schema).check_schema(schema)
+    except schema_errors.SchemaError:
+        return None
+    return OutputFormat("json_schema", tool["name"], schema, False, tool["description"],
+                        tool=tool["name"])
+
+
+def describe(fmt: OutputFormat) -> str:
+    """The format in words, for an error message."""
+    if fmt.tool is not None:
+        return f"arguments of the forced call of tool {fmt.tool!r}"
+    return f"{fmt.kind} format"
+
+
+def final_items(fmt: OutputFormat, document: str) -> list[Out]:
+    """The answer, once its JSON ``document`` validated: the document as content, or for a
+    forced tool a call of that tool with the document as its arguments."""
+    if fmt.tool is None:
+        return [(CONTENT, document)]
+    return [(TOOL_CALL, 0, new_call_id(), fmt.tool), (TOOL_ARGS, 0, document)]
+
+
 def instruction(fmt: OutputFormat) -> str:
     """What the bot is told, after the user's last message."""
+    if fmt.tool is not None:
+        about = f" ({fmt.description})" if fmt.description else ""
+        return ("# Response format\n\nAnswer with a call of the tool "
+                f"\"{fmt.tool}\"{about}. If you do not call it, answer instead with its "
+                "arguments as one JSON value and nothing else: no words before or after it, no "
+                "Markdown code fence, no comments. The arguments must validate against this "
+                f"JSON Schema:\n\n{dumps_str(fmt.schema)}")
     text = ("# Response format\n\nAnswer with one JSON value and nothing else: no words before "
             "or after it, no Markdown code fence, no comments.")
     if fmt.kind == "json_object" or fmt.schema is None:
