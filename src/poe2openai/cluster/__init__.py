@@ -1,7 +1,8 @@
 """State shared by several instances through Redis (``REDIS_URL``).
 
-Without ``REDIS_URL`` none of this is imported and every instance keeps its state in
-memory (and the upload cache in SQLite), as it always did. With it:
+Without ``REDIS_URL`` none of these objects is made (and the ``redis`` library is not even
+imported): every instance keeps its state in memory (and the upload cache in SQLite), as
+it always did. With it:
 
 * :mod:`.link`: the one Redis client of a process, a short timeout on every call, and
   what happens when Redis is away (:class:`~.link.SharedStateDown`, a warning, a metric);
