@@ -284,3 +284,32 @@ async def test_head_root_and_anthropic_model_list(proxy: Proxy) -> None:
     assert first["display_name"] and first["created_at"].endswith("Z")
     openai_shape = await proxy.get("/v1/models", headers={"Authorization": f"Bearer {API_KEY}"})
     assert (await openai_shape.json())["object"] == "list"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_forced_tool_from_a_bot_that_writes_json(claude: anthropic.AsyncAnthropic,
+                                                       fake_poe: FakePoe, stream: bool) -> None:
+    """tool_choice {"type": "tool"} (instructor, LangChain's ChatAnthropic): a bot that
+    answers with the arguments in prose still gives a valid tool_use block."""
+    fake_poe.script("prose-bot", [text("Sure:\n"), text('{"location": "Paris"}'),
+                                  text("\nDone."), done()])
+    msg = await _run(claude, stream, model="prose-bot", max_tokens=100, tools=[WEATHER],
+                     tool_choice={"type": "tool", "name": "get_weather"},
+                     messages=[{"role": "user", "content": "Weather in Paris?"}])
+    assert msg.stop_reason == "tool_use"
+    use = [b for b in msg.content if b.type == "tool_use"]
+    assert len(use) == 1 and use[0].name == "get_weather"
+    assert use[0].input == {"location": "Paris"}
+
+
+async def test_output_format_json_schema(proxy: Proxy, fake_poe: FakePoe) -> None:
+    fake_poe.script("prose-bot", [text("Here:\n```json\n{\"city\": \"Paris\"}\n```"), done()])
+    resp = await proxy.post("/v1/messages", headers=HEADERS, json={
+        "model": "prose-bot", "max_tokens": 100,
+        "messages": [{"role": "user", "content": "Capital of France?"}],
+        "output_format": {"type": "json_schema", "schema": {
+            "type": "object", "properties": {"city": {"type": "string"}},
+            "required": ["city"]}}})
+    body = await resp.json()
+    assert body["content"] == [{"type": "text", "text": '{"city": "Paris"}'}]
+    assert resp.headers["x-structured-output"] == "instructed"

@@ -20,6 +20,7 @@ from ..jsonlib import dumps_str
 from .attachments import MediaPart, media_from_data, media_from_url
 from .conversation import Conversation, ToolCall, Turn
 from .params import Candidate, collect_candidates
+from .structured import forced_tool_format, parse_text_format
 from .tooloptions import ToolOptions
 
 __all__ = ["MESSAGES_FIELDS", "parse_messages_request"]
@@ -28,12 +29,12 @@ __all__ = ["MESSAGES_FIELDS", "parse_messages_request"]
 MESSAGES_FIELDS: Final = frozenset({
     "model", "messages", "system", "max_tokens", "stop_sequences", "temperature", "top_p",
     "top_k", "tools", "tool_choice", "thinking", "output_config", "metadata", "service_tier",
-    "context_management", "container", "stream", "mcp_servers",
+    "context_management", "container", "stream", "mcp_servers", "output_format",
 })
 #: Fields with an effect (the rest of MESSAGES_FIELDS is accepted and named as dropped).
 _READ: Final = frozenset({"model", "messages", "system", "max_tokens", "stop_sequences",
                           "temperature", "tools", "tool_choice", "thinking", "output_config",
-                          "stream"})
+                          "stream", "output_format"})
 _IGNORED_BLOCKS: Final = frozenset({"thinking", "redacted_thinking", "server_tool_use",
                                     "web_search_tool_result", "web_fetch_tool_result",
                                     "code_execution_tool_result", "mcp_tool_use",
@@ -88,6 +89,12 @@ def parse_messages_request(body: Any) -> Conversation:
 
     tools, searches, dropped_tools = _tools(body.get("tools"))
     conv.tools = _tool_choice(body.get("tool_choice"), tools)
+    # A forced tool call (tool_choice "tool", or "any" with one tool) is structured output:
+    # a bot that writes the arguments as text still gives a valid call.
+    content_format = None
+    if body.get("output_format") is not None:
+        content_format = parse_text_format(body["output_format"], "output_format")
+    conv.output_format = forced_tool_format(conv.tools) or content_format
     candidates = collect_candidates(body, standard=MESSAGES_FIELDS)
     config = body.get("output_config")
     if config is not None:
