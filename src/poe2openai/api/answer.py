@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -30,13 +28,10 @@ from ..errors import ProxyError, StructuredOutputFailed, UpstreamError, Upstream
 from ..jsonlib import dumps
 from ..modeloptions import ResolvedModel
 from ..poe.client import PoeEvent, PoeStream
-from ..team.gate import OBSERVATION, TEAM, Access, Observation
+from ..team.gate import OBSERVATION, Access, Observation
 from ..tokenizer import TOKENIZER
 from ..translate.conversation import Conversation, Usage
-from ..translate.headers import name_list
 from ..translate.items import ERROR, Accumulator, Out
-from ..translate.params import attach_parameters, resolve_parameters
-from ..translate.query import build_poe_query
 from ..translate.response import ResponseTranslator, Stage
 from ..translate.stages import make_stages
 from ..translate.structured import (
@@ -44,15 +39,14 @@ from ..translate.structured import (
     describe,
     extract,
     final_items,
-    native_format,
     problem,
     repair_query,
 )
 from ..translate.usage import count_usage, upstream_usage
-from .accesslog import MODEL
+from .prepare import admitted, overhead_ms, prepare
 from .streams import StreamState
 
-__all__ = ["Exchange", "Prepared", "StreamEncoder", "answer", "collect", "prepare"]
+__all__ = ["Exchange", "StreamEncoder", "answer", "collect"]
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +98,6 @@ class SSEResponse(web.StreamResponse):
         raise RuntimeError("server-sent events are never compressed")
 
 
-@dataclass(slots=True)
-class Prepared:
-    """A request made ready for Poe: the bot, its query, and the answer's extra headers."""
-
-    model: ResolvedModel
-    query: dict[str, Any]
-    headers: dict[str, str]
-
-
 async def answer(request: web.Request, exchange: Exchange, conv: Conversation,
                  access: Access) -> web.StreamResponse:
     """Answer ``conv`` for any face, for the client ``access`` names (see
@@ -133,95 +118,8 @@ async def answer(request: web.Request, exchange: Exchange, conv: Conversation,
             raise
 
 
-@contextlib.asynccontextmanager
-async def admitted(request: web.Request, conv: Conversation,
-                   access: Access) -> AsyncIterator[Observation]:
-    """The checks every face's request passes before any work: the key may use the model
-    (403), the server's point balance and the key's limits (402, 429; the concurrency slot is
-    held until the answer ends). Gives the request's observation (metrics, usage log)."""
-    obs = request[OBSERVATION]
-    obs.model = conv.model
-    access.check_model(conv.model)
-    async with request.app[TEAM].admit(access):
-        yield obs
-
-
-async def prepare(request: web.Request, conv: Conversation, access: Access) -> Prepared:
-    """Everything before the Poe query, the same for every face: the model (and its name in
-    the access log), the rate limit, the bot parameters (400s before uploads), the uploads
-    and the query."""
-    model = request.app[keys.REGISTRY].current.resolve(conv.model)
-    request[MODEL] = conv.model if conv.model == model.bot else f"{conv.model}->{model.bot}"
-    await request.app[keys.RATE_LIMITER].wait(access.owner)
-    parameters = await _bot_parameters(request.app, conv, model)  # 400s before uploads
-    if conv.media:
-        uploaded = await request.app[keys.UPLOADER].resolve(conv.media, access.poe_key)
-        for turn, attachments in uploaded.items():
-            conv.attachments.setdefault(turn, []).extend(attachments)
-    query = build_poe_query(conv, model)
-    attach_parameters(query["query"], parameters)
-    headers: dict[str, str] = {}
-    if conv.output_format is not None:
-        headers["x-structured-output"] = "native" if conv.native_format else "instructed"
-    if conv.dropped:
-        headers["x-dropped-params"] = name_list(conv.dropped)
-    return Prepared(model, query, headers)
-
-
-#: How long a request waits for Poe's model list when it needs a bot's parameter schema.
-_SCHEMA_WAIT = 3.0
 #: Texts longer than this are counted in a worker thread, not on the event loop.
 _COUNT_INLINE = 32768
-
-
-async def _bot_parameters(app: web.Application, conv: Conversation,
-                          model: ResolvedModel) -> dict[str, Any]:
-    """The Poe bot parameters: models.yaml defaults, then the request's, checked against
-    the bot's published schema when there is one. Consumed names leave ``conv.dropped``.
-    A structured-output request uses the bot's own ``response_format`` parameter when it
-    publishes one."""
-    defaults = model.options.parameters
-    if not conv.param_candidates and conv.output_format is None:
-        return dict(defaults)
-    schema = await bot_schema(app, model.bot)
-    parameters = dict(defaults)
-    if conv.param_candidates:
-        plan = resolve_parameters(conv.param_candidates, schema, defaults, bot=model.bot)
-        tops = {c.top for c in conv.param_candidates}
-        conv.dropped = sorted({d for d in conv.dropped if d not in tops} | set(plan.dropped))
-        parameters = plan.parameters
-    if conv.output_format is not None and conv.output_format.tool is None \
-            and schema is not None and any(p.get("name") == "response_format" for p in schema):
-        # The bot takes OpenAI's response_format itself: no instruction in the prompt.
-        parameters["response_format"] = native_format(conv.output_format)
-        conv.native_format = True
-    return parameters
-
-
-async def bot_schema(app: web.Application, bot: str) -> list[dict[str, Any]] | None:
-    """The bot's parameter list from Poe's model list; ``None`` when unknown.
-
-    The list is fetched if it is not cached (at most ``_SCHEMA_WAIT`` seconds; the
-    fetch goes on in the background for later requests); failures mean "unknown".
-    """
-    catalog = app[keys.CATALOG]
-    fetch = asyncio.ensure_future(
-        catalog.get(app[keys.REGISTRY].current.api_token))
-    fetch.add_done_callback(_ignore_result)
-    try:
-        async with asyncio.timeout(_SCHEMA_WAIT):
-            await asyncio.shield(fetch)
-    except Exception as exc:  # best effort: without the list, parameters go unchecked
-        log.info("Bot parameters of %s are not checked: Poe's model list is unavailable (%s)",
-                 bot, getattr(exc, "message", None) or type(exc).__name__)
-    entry = catalog.find(bot)
-    params = entry.get("parameters") if entry is not None else None
-    return [p for p in params if isinstance(p, dict)] if isinstance(params, list) else None
-
-
-def _ignore_result(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()  # retrieved, so an unawaited failure is not reported as lost
 
 
 async def _usage(query: dict[str, Any], translator: ResponseTranslator,
@@ -261,12 +159,6 @@ def _unfixable(conv: Conversation, answer_text: str, why: str) -> ProxyError:
         f"The bot's answer does not match the requested {what} "
         f"after {conv.structured_repairs} repair round(s): {why}. Its last answer was: "
         f"{answer_text[:_QUOTED]}")
-
-
-def _overhead_ms(obs: Observation) -> str:
-    """The proxy's own time so far: since the request arrived, less the time spent waiting
-    on Poe (for a stream: until its headers go out)."""
-    return f"{max(0.0, time.perf_counter() - obs.start - (obs.upstream or 0.0)) * 1000:.2f}"
 
 
 def _held_text(stages: list[Any]) -> bool:
@@ -347,7 +239,7 @@ async def _complete(request: web.Request, exchange: Exchange, conv: Conversation
     if conv.structured_repairs:
         headers["x-structured-output"] = headers.get("x-structured-output", "") + ", repaired"
     body = dumps(exchange.complete(acc, reason, total))  # type: ignore[arg-type]
-    headers["x-proxy-overhead-ms"] = _overhead_ms(obs)
+    headers["x-proxy-overhead-ms"] = overhead_ms(obs)
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 
@@ -400,7 +292,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                                 out = translator.feed(events)
                     if out and out[0][0] == ERROR:
                         raise out[0][1]
-                    headers["x-proxy-overhead-ms"] = _overhead_ms(obs)
+                    headers["x-proxy-overhead-ms"] = overhead_ms(obs)
                     resp = SSEResponse(headers={**SSE_HEADERS, **headers})
                     await resp.prepare(request)
                     obs.first_byte()

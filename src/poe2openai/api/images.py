@@ -2,8 +2,8 @@
 
 Parsing is ``translate/images_request.py`` (an edit's multipart body is read by
 :mod:`.form`), the bot's options ``translate/images_params.py``, the answer
-``translate/images_encode.py``. The Poe work is the shared core's: :func:`.answer.admitted`
-(proxy keys, limits), :func:`.answer.prepare` (model, rate limit, bot parameters, and the
+``translate/images_encode.py``. The Poe work is the shared core's: :func:`.prepare.admitted`
+(proxy keys, limits), :func:`.prepare.prepare` (model, rate limit, bot parameters, and the
 upload of an edit's images, once for all images), then one :func:`.answer.collect` per
 image, at most :data:`MAX_CONCURRENT` at a time. The first failure fails the request and
 closes the other queries; so does the client leaving. The answer is sent when every image
@@ -34,10 +34,11 @@ from ..translate.images_request import (
     parse_generation_request,
 )
 from ..translate.items import Accumulator
-from .answer import Prepared, _overhead_ms, admitted, bot_schema, collect, prepare
+from .answer import collect
 from .body import LARGE_BODY, read_json
 from .credentials import authorize
 from .form import read_form
+from .prepare import Prepared, admitted, bot_schema, overhead_ms, prepare
 
 __all__ = ["MAX_CONCURRENT", "edit_images", "generate_images"]
 
@@ -96,7 +97,7 @@ async def _answer(request: web.Request, parsed: ImagesRequest, access: Access
         usage = total_usage([u for _, u in answers])
         obs.tokens_in, obs.tokens_out = usage.input_tokens, usage.output_tokens
         body = dumps(images_body(int(time.time()), data, images, usage))
-        headers = {**prep.headers, "x-proxy-overhead-ms": _overhead_ms(obs)}
+        headers = {**prep.headers, "x-proxy-overhead-ms": overhead_ms(obs)}
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 
