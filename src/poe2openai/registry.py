@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -41,8 +40,19 @@ from .modelfile import (
 )
 from .modeloptions import DEFAULT_OPTIONS, ModelOptions, ReasoningFormat, ResolvedModel, ToolMode
 
-__all__ = ["KEEP", "ConfigConflict", "ModelMap", "ModelOptions", "ModelRegistry",
-           "ResolvedModel", "default_text", "same_config"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "KEEP",
+    "ConfigConflict",
+    "ModelMap",
+    "ModelOptions",
+    "ModelRegistry",
+    "ReasoningFormat",
+    "ResolvedModel",
+    "ToolMode",
+    "default_text",
+    "same_config",
+]
 
 log = logging.getLogger(__name__)
 
