@@ -1,7 +1,10 @@
 """Load generator: concurrent clients that read every byte and check every answer.
 
 Targets: ``--kind openai`` posts Chat Completions to ``{url}/v1/chat/completions``;
-``--kind direct`` posts a Poe query to ``{url}/bot/<name>`` and reads Poe's SSE itself.
+``--kind responses`` posts a Responses request to ``{url}/v1/responses`` (``store: false``)
+and ``--kind messages`` an Anthropic Messages request to ``{url}/v1/messages`` (both
+streamed, read as their typed events); ``--kind direct`` posts a Poe query to
+``{url}/bot/<name>`` and reads Poe's SSE itself.
 The model / bot name encodes what the fake upstream sends (``benchlib.Spec``), so every
 answer is checked against the exact text the upstream sent (see ``benchlib.check_stream``).
 
@@ -49,6 +52,11 @@ TOOLS = [{
                        "required": ["city"]},
     },
 }]
+
+#: The same tool in the Responses and Messages shapes.
+RESPONSES_TOOL = {"type": "function", **{k: v for k, v in TOOLS[0]["function"].items()}}
+MESSAGES_TOOL = {"name": "get_weather", "description": TOOLS[0]["function"]["description"],
+                 "input_schema": TOOLS[0]["function"]["parameters"]}
 
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER, _TO_CLOSE, _DONE = range(8)
 
@@ -201,7 +209,8 @@ def _ignore(data: bytes) -> None:
 
 
 class Exchange:
-    """Parses one response body (OpenAI SSE, Poe SSE or a JSON completion) as it arrives."""
+    """Parses one response body (OpenAI SSE, Poe SSE, Responses or Messages events, or a
+    JSON completion) as it arrives."""
 
     __slots__ = ("buf", "content", "done", "kind", "on_open", "reasoning", "res", "start")
 
@@ -227,8 +236,10 @@ class Exchange:
         self.buf = frames.pop()
         if self.kind == "poe":
             self._poe(frames)
-        else:
+        elif self.kind == "sse":
             self._openai(frames)
+        else:
+            self._typed(frames)
 
     def _opened(self) -> None:
         self.res.ttfc = time.perf_counter() - self.start
@@ -262,6 +273,35 @@ class Exchange:
                 if res.ttfc is None:
                     self._opened()
 
+    def _typed(self, frames: list[bytes]) -> None:
+        """Responses (``response.*``) or Anthropic Messages events: ``event:`` then ``data:``."""
+        res = self.res
+        for frame in frames:
+            event, _, data = frame.partition(b"\n")
+            if not event.startswith(b"event:"):
+                continue  # comments (keep-alives)
+            name = event[6:].strip()
+            text = thought = None
+            if name == b"response.output_text.delta":
+                text = orjson.loads(data[5:])["delta"]
+            elif name == b"response.reasoning_summary_text.delta":
+                thought = orjson.loads(data[5:])["delta"]
+            elif name == b"content_block_delta":
+                delta = orjson.loads(data[5:])["delta"]
+                text, thought = delta.get("text"), delta.get("thinking")
+            elif name in (b"response.completed", b"message_stop"):
+                self.done = True
+            elif name in (b"response.failed", b"response.incomplete", b"error"):
+                res.error = "error event: " + name.decode()[:60]
+            if text or thought:
+                res.frames += 1
+                if text:
+                    self.content.append(text)
+                if thought:
+                    self.reasoning.append(thought)
+                if res.ttfc is None:
+                    self._opened()
+
     def _poe(self, frames: list[bytes]) -> None:
         for frame in frames:
             event, _, data = frame.partition(b"\n")
@@ -285,7 +325,9 @@ class Exchange:
             self.done = True
             self._opened()
         elif not self.done and self.res.error is None:
-            self.res.error = "stream ended without " + ("done" if self.kind == "poe" else "[DONE]")
+            self.res.error = "stream ended without " + {
+                "poe": "done", "sse": "[DONE]", "responses": "response.completed",
+                "messages": "message_stop"}[self.kind]
 
 
 class Client:
@@ -294,7 +336,8 @@ class Client:
         url = urlsplit(args.url)
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.spec = Spec(args.count, args.size, args.delay_ms, args.think)
-        self.kind = "poe" if args.kind == "direct" else "sse" if not args.no_stream else "json"
+        self.kind = ("poe" if args.kind == "direct" else "json" if args.no_stream
+                     else "sse" if args.kind == "openai" else args.kind)
         self.opened = 0
         self._requests: dict[tuple[Spec, bool], bytes] = {}
 
@@ -311,12 +354,21 @@ class Client:
             body = {"version": "1.2", "type": "query", "user_id": "", "conversation_id": "",
                     "message_id": "",
                     "query": [{"role": "user", "content": prompt, "content_type": "text/markdown"}]}
+        elif self.args.kind == "responses":
+            path = "/v1/responses"
+            body = {"model": spec.bot, "input": prompt, "stream": True, "store": False}
+        elif self.args.kind == "messages":
+            path = "/v1/messages"
+            body = {"model": spec.bot, "max_tokens": 4096, "stream": True,
+                    "messages": [{"role": "user", "content": prompt}]}
         else:
             path = "/v1/chat/completions"
             body = {"model": spec.bot, "messages": [{"role": "user", "content": prompt}],
                     "stream": not self.args.no_stream}
         if self.args.tools:
-            body["tools"] = TOOLS
+            body["tools"] = (TOOLS if self.args.kind in ("openai", "direct")
+                             else [RESPONSES_TOOL] if self.args.kind == "responses"
+                             else [MESSAGES_TOOL])
         data = orjson.dumps(body)
         head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                 "Authorization: Bearer bench-key\r\nContent-Type: application/json\r\n"
@@ -458,11 +510,13 @@ async def hold(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
+def main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", required=True, help="target root, e.g. http://127.0.0.1:8080")
-    p.add_argument("--kind", choices=("openai", "direct"), default="openai")
+    p.add_argument("--kind", choices=("openai", "responses", "messages", "direct"),
+                   default="openai", help="what to send: Chat Completions, Responses, "
+                   "Anthropic Messages, or Poe's own query")
     p.add_argument("--count", type=int, default=100, help="chunks the upstream sends")
     p.add_argument("--size", type=int, default=20, help="characters per chunk")
     p.add_argument("--delay-ms", type=float, default=0.0, help="upstream inter-chunk delay")
@@ -479,7 +533,14 @@ def main() -> None:
     p.add_argument("--read-timeout", type=float, default=120.0,
                    help="longest a single request may take, s")
     p.add_argument("--wait-go", action="store_true", help="wait for a line on stdin after READY")
+    return p
+
+
+def main() -> None:
+    p = main_parser()
     args = p.parse_args()
+    if args.no_stream and args.kind in ("responses", "messages"):
+        p.error("--no-stream is only for --kind openai")
     raise_nofile()
     new_loop_policy()
     asyncio.run(run(args))

@@ -49,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 PY = sys.executable
-TARGETS = ("direct", "reference", "product")
+TARGETS = ("direct", "reference", "baseline", "product")
 
 
 @dataclass
@@ -67,6 +67,9 @@ class Scenario:
     think: bool = False
     hold: int = 0  # streams held open at once (scenario c)
     ramp: float = 1000.0
+    #: the product's API face: "openai" (Chat Completions), "responses" or "messages"
+    #: (the reference always answers Chat Completions, direct reads Poe)
+    face: str = "openai"
 
     def load_args(self) -> list[str]:
         args = ["--count", str(self.count), "--size", str(self.size),
@@ -113,6 +116,12 @@ def scenarios(quick: bool, duration: float | None) -> dict[str, Scenario]:
                  "(memory per stream without CPU saturation)", count=5 if quick else 15,
                  delay_ms=1000, hold=300 if quick else 2000, ramp=300 if quick else 200,
                  duration=60),
+        # The other two API faces, as b (the reference still answers Chat Completions).
+        Scenario("g", "as b, the Responses API (POST /v1/responses, store: false)",
+                 concurrency=50, requests=10_000 if quick else 100_000, duration=d,
+                 face="responses"),
+        Scenario("h", "as b, the Anthropic Messages API (POST /v1/messages)", concurrency=50,
+                 requests=10_000 if quick else 100_000, duration=d, face="messages"),
     )}
 
 
@@ -233,7 +242,10 @@ def base_env() -> dict[str, str]:
     return env
 
 
-async def start_target(target: str, upstream: Proc, logdir: Path) -> Proc:
+async def start_target(target: str, upstream: Proc, logdir: Path,
+                       baseline_src: str | None = None) -> Proc:
+    """``product`` runs this checkout's src/; ``baseline`` runs the product from
+    ``--baseline-src`` (e.g. a git worktree of an older commit), to compare two versions."""
     if target == "direct":
         return upstream
     port = free_port()
@@ -245,12 +257,13 @@ async def start_target(target: str, upstream: Proc, logdir: Path) -> Proc:
     config = logdir / "config"
     config.mkdir(exist_ok=True)
     env.update({
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [
+            baseline_src if target == "baseline" else str(ROOT / "src"), env.get("PYTHONPATH")])),
         "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warning",
         "CONFIG_DIR": str(config), "ADMIN_PASSWORD": "bench-admin-password",
         "POE_FILE_UPLOAD_URL": f"http://127.0.0.1:{upstream.port}/upload",
     })
-    return await start_server("product", [PY, "-m", "poe2openai"], port, env, logdir)
+    return await start_server(target, [PY, "-m", "poe2openai"], port, env, logdir)
 
 
 class LoadProc:
@@ -280,13 +293,14 @@ async def measure(scn: Scenario, target: str, args: argparse.Namespace, logdir: 
     loads: list[LoadProc] = []
     profilers: list[asyncio.subprocess.Process] = []
     try:
-        tgt = await start_target(target, upstream, logdir)
+        tgt = await start_target(target, upstream, logdir, args.baseline_src)
         if tgt is not upstream:
             procs.append(tgt)
         rec["startup_ms"] = tgt.startup_ms
         rec["idle_rss_kb"] = tgt.idle_rss_kb
         url = f"http://127.0.0.1:{tgt.port}"
-        kind = "direct" if target == "direct" else "openai"
+        kind = ("direct" if target == "direct" else "openai" if target == "reference"
+                else scn.face)
         n = max(1, args.load_procs)
         for i in range(n):
             extra = scn.load_args()
@@ -571,6 +585,23 @@ def report(data: dict[str, Any]) -> str:
             f"| {ratio(p['peak_rss_kb'], ref and ref['peak_rss_kb'])} "
             f"| {ratio(p.get('rss_per_stream_kb'), ref and ref.get('rss_per_stream_kb'))} "
             f"| {parsed if data['scenarios'][key]['think'] else '–'} |")
+    if any(r["target"] == "baseline" for r in recs):
+        lines += ["", f"Product (this checkout) compared with the baseline (the product from "
+                  f"`{data.get('baseline_src')}`), same run:", "",
+                  "| scn | req/s vs baseline | TTFC p50 added (ms) | CPU / chunk vs baseline "
+                  "| peak RSS vs baseline | RSS / stream vs baseline |",
+                  "|---|--:|--:|--:|--:|--:|"]
+        for key in data["scenarios"]:
+            p, b = by.get((key, "product")), by.get((key, "baseline"))
+            if not p or not b:
+                continue
+            gap = ("–" if p["ttfc_p50_ms"] is None or b["ttfc_p50_ms"] is None
+                   else f"{p['ttfc_p50_ms'] - b['ttfc_p50_ms']:+.2f}")
+            lines.append(
+                f"| {key} | {ratio(p['rps'], b['rps'])} | {gap} "
+                f"| {ratio(p['cpu_per_1k_chunks_s'], b['cpu_per_1k_chunks_s'])} "
+                f"| {ratio(p['peak_rss_kb'], b['peak_rss_kb'])} "
+                f"| {ratio(p.get('rss_per_stream_kb'), b.get('rss_per_stream_kb'))} |")
     lines += ["", "Startup and footprint (median over every start in this run):", "",
               "| target | start → /healthz (ms) | idle RSS MB | starts |", "|---|--:|--:|--:|"]
     for target in data["targets"]:
@@ -677,12 +708,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for t in targets:
         if t not in TARGETS:
             raise SystemExit(f"unknown target {t!r}; choose from {', '.join(TARGETS)}")
+    if "baseline" in targets and not args.baseline_src:
+        raise SystemExit("target 'baseline' needs --baseline-src DIR (another checkout's src/)")
     data: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "quick": args.quick,
         "command": "python bench/run.py " + " ".join(sys.argv[1:]),
         "machine": machine(),
         "load_procs": args.load_procs,
+        "baseline_src": args.baseline_src,
         "targets": targets,
         "scenarios": {k: {**vars(all_scn[k]), "events": all_scn[k].events} for k in keys},
         "results": [],
@@ -744,9 +778,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small numbers, about a minute")
-    p.add_argument("--scenarios", default="a,b,c,d,e,f",
-                   help="comma-separated, from a,b,c,d,e,f")
-    p.add_argument("--targets", default=",".join(TARGETS), help="from direct,reference,product")
+    p.add_argument("--scenarios", default="a,b,c,d,e,f,g,h",
+                   help="comma-separated, from a,b,c,d,e,f,g,h")
+    p.add_argument("--targets", default="direct,reference,product",
+                   help="from direct,reference,baseline,product")
+    p.add_argument("--baseline-src", metavar="DIR",
+                   help="the 'baseline' target runs the product from this src/ folder "
+                        "(e.g. a git worktree of an older commit) for a version comparison")
     p.add_argument("--duration", type=float, help="time cap per closed-loop scenario, s")
     p.add_argument("--load-procs", type=int, default=1, help="load generator processes")
     p.add_argument("--repeat", type=int, default=1,

@@ -183,6 +183,57 @@ def test_non_stream_body_is_parsed_at_the_end() -> None:
     assert (ex.content, ex.reasoning, res.frames) == (["full"], ["r"], 1)
 
 
+def _face_stream(kind: str, fail: bool = False) -> bytes:
+    """What the product's own encoder sends for the request load.py builds for ``kind``."""
+    from poe2openai.errors import UpstreamError
+    from poe2openai.translate.conversation import Usage
+    from poe2openai.translate.items import CONTENT, REASONING
+    from poe2openai.translate.messages_encode import MessagesExchange
+    from poe2openai.translate.messages_request import parse_messages_request
+    from poe2openai.translate.responses_encode import ResponsesExchange
+    from poe2openai.translate.responses_request import parse_responses_request
+
+    client = load.Client(load.main_parser().parse_args(["--url", "http://127.0.0.1:1",
+                                                        "--kind", kind]))
+    body = orjson.loads(client.request(client.spec, close=False).partition(b"\r\n\r\n")[2])
+    if kind == "responses":
+        parsed = parse_responses_request(body)
+        enc: Any = ResponsesExchange(parsed.conv, parsed.settings).stream_encoder()
+    else:
+        enc = MessagesExchange(parse_messages_request(body)).stream_encoder()
+    raw = enc.start() + enc.encode([(REASONING, "think"), (CONTENT, "Hi"), (CONTENT, " there")])
+    if fail:
+        return raw + enc.fail(UpstreamError("boom"))
+    return raw + enc.finish("stop", Usage(3, 2))
+
+
+@pytest.mark.parametrize("kind", ["responses", "messages"])
+def test_typed_event_streams_of_the_other_faces(kind: str) -> None:
+    res = load.Result()
+    ex = load.Exchange(kind, res, 0.0, None)
+    raw = _face_stream(kind)
+    for i in range(0, len(raw), 11):
+        ex.feed(raw[i:i + 11])
+    ex.end()
+    assert (ex.content, ex.reasoning, res.frames, res.error) == (["Hi", " there"], ["think"],
+                                                                  3, None)
+    assert res.ttfc is not None
+
+
+@pytest.mark.parametrize("kind", ["responses", "messages"])
+def test_typed_event_stream_that_fails_or_is_cut_is_an_error(kind: str) -> None:
+    res = load.Result()
+    ex = load.Exchange(kind, res, 0.0, None)
+    ex.feed(_face_stream(kind, fail=True))
+    ex.end()
+    assert res.error is not None and res.error.startswith("error event")
+    res = load.Result()
+    ex = load.Exchange(kind, res, 0.0, None)
+    ex.feed(_face_stream(kind)[:-40])  # the closing event is cut off
+    ex.end()
+    assert res.error is not None and res.error.startswith("stream ended without")
+
+
 def test_profile_summary_groups_samples(tmp_path: Path) -> None:
     stacks = tmp_path / "p.stacks.txt"
     stacks.write_text(
