@@ -19,6 +19,7 @@ from ..errors import InvalidRequest
 from ..jsonlib import dumps_str
 from .attachments import MediaPart, media_from_data, media_from_url
 from .conversation import Conversation, ToolCall, Turn
+from .nesting import check_nesting
 from .params import Candidate, collect_candidates
 from .structured import forced_tool_format, parse_text_format
 from .tooloptions import ToolOptions
@@ -43,6 +44,12 @@ _IGNORED_BLOCKS: Final = frozenset({"thinking", "redacted_thinking", "server_too
                                     "text_editor_code_execution_tool_result"})
 
 
+def _name(value: Any) -> str | None:
+    """A ``type`` or ``role`` as a string; anything else (a list, an object) is no name, and
+    is refused as an unknown one."""
+    return value if isinstance(value, str) else None
+
+
 def _fail(message: str, param: str) -> InvalidRequest:
     return InvalidRequest(message, param=param)
 
@@ -50,6 +57,7 @@ def _fail(message: str, param: str) -> InvalidRequest:
 def parse_messages_request(body: Any) -> Conversation:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    check_nesting(body)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise _fail("'model' is required and must be a non-empty string.", "model")
@@ -144,7 +152,7 @@ def _system_text(system: Any, path: str) -> str:
 def _message(conv: Conversation, msg: Any, path: str) -> None:
     if not isinstance(msg, dict):
         raise _fail(f"{path} must be an object.", path)
-    role = msg.get("role")
+    role = _name(msg.get("role"))
     content = msg.get("content")
     if role == "system":
         conv.turns.append(Turn("system", _system_text(content, f"{path}.content")))
@@ -164,7 +172,7 @@ def _message(conv: Conversation, msg: Any, path: str) -> None:
         where = f"{path}.content.{j}"
         if not isinstance(block, dict):
             raise _fail(f"{where} must be an object.", where)
-        kind = block.get("type")
+        kind = _name(block.get("type"))
         if _text_or_media(block, kind, where, conv, texts, media):
             continue
         if kind == "tool_use" and role == "assistant":
@@ -222,7 +230,7 @@ def _result_text(content: Any, path: str, conv: Conversation, media: list[MediaP
         where = f"{path}.{j}"
         if not isinstance(block, dict):
             raise _fail(f"{where} must be an object.", where)
-        kind = block.get("type")
+        kind = _name(block.get("type"))
         if _text_or_media(block, kind, where, conv, texts, media):
             continue
         if kind == "search_result" or kind in _IGNORED_BLOCKS:
@@ -306,6 +314,8 @@ def _tools(raw: Any) -> tuple[list[dict[str, Any]], list[str], list[str]]:
         if not isinstance(tool, dict):
             raise _fail(f"{where} must be an object.", where)
         kind = tool.get("type")
+        if kind is not None and not isinstance(kind, str):
+            raise _fail(f"{where}.type must be a string.", f"{where}.type")
         if kind not in (None, "custom"):
             if isinstance(kind, str) and kind.startswith("web_search"):
                 searches.append(where)

@@ -12,9 +12,9 @@ import math
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..jsonlib import MAX_DEPTH, too_deep
 from .attachments import MEDIA_PARTS, TEXT_PARTS, collect_media
 from .conversation import Conversation, Role, ToolCall, Turn
+from .nesting import check_nesting
 from .params import collect_candidates
 from .query import build_poe_query
 from .structured import forced_tool_format, parse_chat_format
@@ -122,15 +122,6 @@ def _turn(msg: dict[str, Any], i: int) -> Turn:
         name = msg.get("name") if msg["role"] == "function" else None
         turn.name = name if isinstance(name, str) else ""
     return turn
-
-
-def check_nesting(body: dict[str, Any]) -> None:
-    """400 naming the path when ``body`` nests deeper than :data:`MAX_DEPTH` levels: such
-    values could not be written into the Poe query (or a tool-call history)."""
-    deep = too_deep(body)
-    if deep is not None:
-        raise InvalidRequest(f"'{deep}' is nested too deeply: a request's JSON may be nested "
-                             f"at most {MAX_DEPTH} levels deep.", param=deep)
 
 
 def content_text(content: Any, path: str) -> str:
