@@ -224,3 +224,38 @@ MESSAGES = Face(
 async def test_messages_survive_fuzzing(proxy: TestClient[Any, Any], fake_poe: FakePoe,
                                         body: Any) -> None:
     await MESSAGES.check(proxy, fake_poe, body)
+
+
+# --- Images (JSON body) -------------------------------------------------------------------
+
+def images_bodies() -> st.SearchStrategy[Any]:
+    fields: dict[str, st.SearchStrategy[Any]] = {
+        "n": st.integers(1, 3), "size": st.sampled_from(["1024x1024", "1792x1024", "auto"]),
+        "quality": st.sampled_from(["standard", "hd", "auto"]),
+        "response_format": st.sampled_from(["url", "b64_json"]),
+        "style": st.just("vivid"), "background": st.just("transparent"),
+        "output_format": st.sampled_from(["png", "jpeg"]), "user": _TEXT,
+        "aspect_ratio": st.just("16:9"),
+    }
+    return st.builds(lambda model, prompt, extra: {"model": model, "prompt": prompt, **extra},
+                     st.sampled_from(["scenario-media", "GPT-4o", "nano-banana"]),
+                     _TEXT.filter(bool), optional(fields))
+
+
+IMAGES = Face(
+    "/v1/images/generations",
+    mutated(images_bodies(), slots(slot("n", values=_BIG, weight=2), slot("size", weight=2),
+                                   slot("prompt"), slot("model"), slot("response_format"),
+                                   slot("?"))),
+    normal={"model": "scenario-media", "prompt": "a cat"},
+    seeds=[{"model": "scenario-media", "prompt": "a cat", "n": 1e300},
+           {"model": "scenario-media", "prompt": "a cat", "size": ["1024x1024"]},
+           {"model": "scenario-media", "prompt": "a cat", "x\ny": 1}])
+
+
+@FUZZ
+@IMAGES.seeded
+@given(body=IMAGES.bodies)
+async def test_images_survive_fuzzing(proxy: TestClient[Any, Any], fake_poe: FakePoe,
+                                      body: Any) -> None:
+    await IMAGES.check(proxy, fake_poe, body)
