@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from aiohttp import hdrs, web
+from aiohttp import StreamReader, hdrs, web
 
 from .. import keys
 from ..errors import InvalidRequest, ProxyError, RequestTooLarge
@@ -62,15 +62,11 @@ async def _receive(request: web.Request, share: Share) -> bytearray:
     body = bytearray()
     payload = request.content
     try:
-        async with asyncio.timeout(settings.body_read_timeout):
-            while chunk := await payload.readany():
-                if len(body) + len(chunk) > limit:
-                    raise _too_large(limit)
-                if not share.take(len(chunk)):
-                    raise ServerBusy(
-                        "The server is receiving too many large request bodies at once; "
-                        "retry shortly.", headers={"retry-after": "1"})
-                body += chunk
+        if payload.is_eof():  # all of it has arrived (most requests): no wait, no deadline
+            await _take(payload, body, limit, share)
+        else:
+            async with asyncio.timeout(settings.body_read_timeout):
+                await _take(payload, body, limit, share)
     except TimeoutError:
         raise BodyTimeout(
             f"The request body was not received within BODY_READ_TIMEOUT "
@@ -78,6 +74,17 @@ async def _receive(request: web.Request, share: Share) -> bytearray:
     except web.RequestPayloadError:
         raise _undecodable(request) from None
     return body
+
+
+async def _take(payload: StreamReader, body: bytearray, limit: int, share: Share) -> None:
+    while chunk := await payload.readany():
+        if len(body) + len(chunk) > limit:
+            raise _too_large(limit)
+        if not share.take(len(chunk)):
+            raise ServerBusy(
+                "The server is receiving too many large request bodies at once; "
+                "retry shortly.", headers={"retry-after": "1"})
+        body += chunk
 
 
 def _too_large(limit: int) -> RequestTooLarge:

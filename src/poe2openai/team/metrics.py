@@ -12,6 +12,7 @@ can tell instances apart whatever address it scraped them at.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -118,6 +119,8 @@ class Metrics:
                                     else _WithInstance(self.registry, instance_id))
         r = self.registry
         self.model_label = _Bounded()
+        #: Labelled children by (metric, label values): as many as the series themselves.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.route_label = _Bounded(50)
         info = Gauge("poe2openai_info", "The running version", ["version"], registry=r)
         info.labels(__version__).set(1)
@@ -158,19 +161,29 @@ class Metrics:
                 tokens_in: int | None, tokens_out: int | None, cancelled: bool) -> None:
         """One finished API request."""
         model_l = self.model_label(model)
-        self.requests.labels(face, self.route_label(route), model_l, key, str(status)).inc()
+        child = self._child
+        child(self.requests, face, self.route_label(route), model_l, key, str(status)).inc()
         if ttfb is not None:
-            self.ttfb.labels(face, model_l).observe(ttfb)
-        self.duration.labels(face, model_l).observe(duration)
+            child(self.ttfb, face, model_l).observe(ttfb)
+        child(self.duration, face, model_l).observe(duration)
         if upstream is not None:
-            self.upstream.labels(face, model_l).observe(upstream)
-            self.overhead.labels(face).observe(max(0.0, duration - upstream))
+            child(self.upstream, face, model_l).observe(upstream)
+            child(self.overhead, face).observe(max(0.0, duration - upstream))
         if tokens_in:
-            self.tokens.labels("in", model_l, key).inc(tokens_in)
+            child(self.tokens, "in", model_l, key).inc(tokens_in)
         if tokens_out:
-            self.tokens.labels("out", model_l, key).inc(tokens_out)
+            child(self.tokens, "out", model_l, key).inc(tokens_out)
         if cancelled:
-            self.cancellations.labels(face, model_l).inc()
+            child(self.cancellations, face, model_l).inc()
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once per series: ``labels()`` checks its
+        arguments and takes a lock on every call (a third of a request's metrics time)."""
+        key = (metric, values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def reload(self, file: str, ok: bool) -> None:
         self.reloads.labels(file, "ok" if ok else "failed").inc()
