@@ -281,3 +281,42 @@ async def test_points_without_server_key(make: Make) -> None:
     client = await make()
     assert (await (await client.get("/admin/api/points", headers=ADMIN)).json()) == {
         "configured": False}
+
+
+async def test_keys_without_limits_count_their_use(make: Make, fake_poe: FakePoe,
+                                                   tmp_path: Path) -> None:
+    _, carol = create_key(tmp_path / FILE_NAME, "carol")  # no rpm, concurrency or daily
+    client = await make(poe_api_key=SERVER_KEY)
+    for face in FACES:
+        assert (await ask(client, face, carol)).status == 200
+    listing = await (await client.get("/admin/api/keys", headers=ADMIN)).json()
+    used = {k["name"]: k["used_today"] for k in listing["keys"]}
+    assert used["carol"] == len(FACES)
+
+
+async def test_readyz_with_proxy_keys_but_no_server_key(make: Make, fake_poe: FakePoe,
+                                                        tmp_path: Path) -> None:
+    create_key(tmp_path / FILE_NAME, "dave")
+    client = await make(poe_api_key="")
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert "POE_API_KEY" in (await resp.json())["checks"]["proxy_keys"]
+
+
+async def test_a_client_that_leaves_gets_an_access_log_line(
+        make: Make, fake_poe: FakePoe, caplog: pytest.LogCaptureFixture) -> None:
+    fake_poe.script("Stall", [text("Hi"), wait(asyncio.Event())])
+    client = await make()
+    with caplog.at_level("INFO", logger="aiohttp.access"):
+        resp = await client.post(PATHS["chat"], headers=bearer("client-key"), json={
+            "model": "Stall", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+        await resp.content.readany()
+        resp.close()  # the client leaves mid-stream
+        assert fake_poe.last is not None and await fake_poe.last.wait_cancelled(3)
+        for _ in range(50):
+            if any(" 499 " in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any('"POST /v1/chat/completions" 499' in line and "model=Stall" in line
+               for line in lines), lines

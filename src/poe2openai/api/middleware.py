@@ -20,6 +20,8 @@ __all__ = ["add_cors_headers", "error_middleware", "error_response", "preflight"
 log = logging.getLogger(__name__)
 
 _ADMIN_PREFIX = "/admin"
+#: How much of an error message goes into the log line.
+_LOGGED = 300
 
 
 def error_response(err: ProxyError, request: web.BaseRequest | None = None) -> web.Response:
@@ -41,9 +43,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ProxyError as err:
         # One line per failed request with the reason (never a key: messages hold none).
+        # Cut short: some messages quote a bot's answer (the user's content).
         log.log(logging.WARNING if err.status >= 500 else logging.INFO,
                 "%s %s -> %d %s: %s", request.method, request.path, err.status,
-                err.code or err.type, err.message)
+                err.code or err.type, err.message if len(err.message) <= _LOGGED
+                else err.message[:_LOGGED] + "…")
         return error_response(err, request)
     except web.HTTPException as exc:
         if exc.status < 400 or request.path.startswith(_ADMIN_PREFIX):

@@ -220,6 +220,10 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 def _record(request: web.Request, obs: Observation, status: int) -> None:
     duration = time.perf_counter() - obs.start
+    if status == 499:
+        from .logs import log_cancelled  # (logs imports this module)
+
+        log_cancelled(request, duration)
     if obs.ttfb is None and not obs.cancelled:
         obs.ttfb = duration  # an answer sent in one piece: its first byte left at the end
     team = request.config_dict[TEAM]

@@ -85,9 +85,8 @@ class Limits:
         return _Admission(self, record)
 
     def take(self, record: KeyRecord) -> _KeyState | None:
-        """Check the limits and count one request (or raise); see the module docs."""
-        if not (record.rpm or record.concurrency or record.daily):
-            return None
+        """Check the limits and count one request (or raise); see the module docs. A key
+        without limits is counted too (the dashboard shows its use)."""
         now = self.clock()
         today = day_number(now)
         state = self._keys.get(record.name)

@@ -19,7 +19,7 @@ from ..api.accesslog import MODEL
 from ..jsonlib import dumps_str
 from .gate import OBSERVATION
 
-__all__ = ["AccessLogger", "JsonFormatter", "access_fields", "setup_logging"]
+__all__ = ["AccessLogger", "JsonFormatter", "access_fields", "log_cancelled", "setup_logging"]
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: LogRecord attributes that are not "extra" fields.
@@ -74,13 +74,35 @@ def access_fields(request: web.BaseRequest, response: web.StreamResponse,
 
 class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        f = access_fields(request, response, time)
-        extra = "".join(f" {k}={f[k]}" for k in ("face", "model", "key") if f[k] is not None)
-        if f["ttfb"] is not None:
-            extra += f" ttfb={f['ttfb']:.3f}s"
-        self.logger.info('%s "%s %s" %d %d %.3fs%s', f["remote"], f["method"], f["path"],
-                         f["status"], f["bytes"], time, extra, extra={"access": f})
+        _line(self.logger, access_fields(request, response, time))
 
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+def _line(logger: logging.Logger | logging.LoggerAdapter[Any], f: dict[str, Any]) -> None:
+    extra = "".join(f" {k}={f[k]}" for k in ("face", "model", "key") if f[k] is not None)
+    if f["ttfb"] is not None:
+        extra += f" ttfb={f['ttfb']:.3f}s"
+    logger.info('%s "%s %s" %d %d %.3fs%s', f["remote"], f["method"], f["path"], f["status"],
+                f["bytes"], f["duration"], extra, extra={"access": f})
+
+
+def log_cancelled(request: web.BaseRequest, duration: float) -> None:
+    """The access line of a request the client left before its answer was complete (aiohttp
+    writes none for a cancelled handler): status 499, as nginx counts them."""
+    if not _ACCESS.isEnabledFor(logging.INFO):
+        return
+    obs = request.get(OBSERVATION)
+    model = request.get(MODEL) or (obs.model if obs is not None else None)
+    _line(_ACCESS, {
+        "method": request.method, "path": request.path,
+        "face": obs.face if obs is not None else None, "model": model,
+        "key": obs.key if obs is not None else None, "status": 499,
+        "duration": round(duration, 4),
+        "ttfb": round(obs.ttfb, 4) if obs is not None and obs.ttfb is not None else None,
+        "bytes": 0, "remote": request.remote})
+
+
+_ACCESS = logging.getLogger("aiohttp.access")

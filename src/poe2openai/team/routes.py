@@ -103,6 +103,9 @@ async def readyz(request: web.Request) -> web.Response:
     checks["models_yaml"] = ("ok" if registry.last_error is None or registry.version != "missing"
                              else registry.last_error.describe())
     checks["proxy_keys"] = "ok" if store.loaded else f"cannot load: {store.last_error}"
+    if store.loaded and not store.empty and not app[keys.SETTINGS].poe_api_key:
+        # Every request with a proxy key would get 503 server_misconfigured.
+        checks["proxy_keys"] = "proxy keys exist but POE_API_KEY is not set"
     checks["poe_models"] = "ok"
     if ready.shutting_down:
         checks["shutdown"] = "shutting down"
@@ -121,6 +124,8 @@ def setup_ops(app: web.Application) -> None:
     metrics_ = Metrics(instance_id(s))
     store = KeyStore(s.config_dir / KEYS_FILE)
     store.on_reload.append(lambda ok: metrics_.reload(KEYS_FILE, ok))
+    if not s.poe_api_key:
+        store.on_reload.append(lambda ok: _warn_without_server_key(store))
     usage = UsageLog(s.config_dir / USAGE_FILE, s.usage_retention_days)
     limits: Limits | SharedLimits
     if keys.SHARED in app:  # REDIS_URL: the limits hold across instances
@@ -144,16 +149,19 @@ async def _shutting_down(app: web.Application) -> None:
     app[READINESS].shutting_down = True
 
 
+def _warn_without_server_key(store: KeyStore) -> None:
+    if store.loaded and not store.empty:
+        log.error("%s has proxy keys but POE_API_KEY is not set: requests with a proxy key "
+                  "get 503 until it is", store.path)
+
+
 async def _ops_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[keys.SETTINGS]
     team = app[TEAM]
     live = team.metrics.live
     live.active_streams = lambda: len(app[keys.STREAMS].streams)
     live.upload_cache = lambda: (app[keys.UPLOADER].cache.hits, app[keys.UPLOADER].cache.misses)
-    await team.store.load_now()
-    if not team.store.empty and not s.poe_api_key:
-        log.error("%s has proxy keys but POE_API_KEY is not set: requests with a proxy key "
-                  "get 503 until it is", team.store.path)
+    await team.store.load_now()  # its reload hooks warn when POE_API_KEY is missing
     await team.usage.start()
     team.limits.seed_daily(await team.usage.today_by_key())
     tasks = [asyncio.create_task(team.store.watch(s.reload_interval), name="keys watcher"),

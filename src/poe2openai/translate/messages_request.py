@@ -152,12 +152,12 @@ def _system_text(system: Any, path: str) -> str:
 def _message(conv: Conversation, msg: Any, path: str) -> None:
     if not isinstance(msg, dict):
         raise _fail(f"{path} must be an object.", path)
-    role = _name(msg.get("role"))
+    role: Any = _name(msg.get("role"))
     content = msg.get("content")
     if role == "system":
         conv.turns.append(Turn("system", _system_text(content, f"{path}.content")))
         return
-    if role not in ("user", "assistant"):
+    if role != "user" and role != "assistant":
         raise _fail(f"{path}.role must be 'user' or 'assistant'; got {role!r}.", f"{path}.role")
     if isinstance(content, str):
         conv.turns.append(Turn(role, content))
