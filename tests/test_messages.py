@@ -313,3 +313,10 @@ async def test_output_format_json_schema(proxy: Proxy, fake_poe: FakePoe) -> Non
     body = await resp.json()
     assert body["content"] == [{"type": "text", "text": '{"city": "Paris"}'}]
     assert resp.headers["x-structured-output"] == "instructed"
+
+
+async def test_anthropic_sdk_lists_and_retrieves_models(claude: anthropic.AsyncAnthropic) -> None:
+    listed = [m async for m in claude.models.list()]
+    assert listed and all(m.type == "model" and m.display_name for m in listed)
+    one = await claude.models.retrieve(listed[0].id)
+    assert one.id == listed[0].id and one.type == "model" and one.created_at is not None

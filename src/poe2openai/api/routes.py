@@ -45,6 +45,8 @@ async def get_model(request: web.Request) -> web.Response:
     wanted = request.match_info["model_id"].rstrip("/").lower()
     for model in await _models(request):
         if model["id"].lower() == wanted:
+            if wants_anthropic_list(request):
+                return _json(anthropic_models([model])["data"][0])
             return _json(model)
     raise ModelNotFound(f"The model '{request.match_info['model_id']}' does not exist.",
                         param="model")
