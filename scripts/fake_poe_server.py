@@ -2,7 +2,9 @@
 """A standalone fake Poe (tests/fake_poe.py) with scripted bots for trying real agents.
 
     python scripts/fake_poe_server.py --port 18081
-    POE_BASE_URL=http://127.0.0.1:18081 python -m poe2openai
+    POE_BASE_URL=http://127.0.0.1:18081 \\
+    POE_FILE_UPLOAD_URL=http://127.0.0.1:18081/poe_api/file_upload_3RD_PARTY_POST \\
+    python -m poe2openai
 
 Then point Codex CLI or Claude Code at poe2openai and use one of these model names:
 
@@ -30,6 +32,10 @@ Then point Codex CLI or Claude Code at poe2openai and use one of these model nam
   ``Write`` (Claude Code) to create ``page.html``, whose text has ``<``, ``>`` and ``&``;
   then ``Done.`` quoting the result from the ``<tool_results>`` message.
 * ``agent-text``: a plain streamed answer.
+* ``agent-json``: prose and a fenced JSON document made from the JSON Schema in the prompt
+  (for trying structured output: ``chat.completions.parse``, ``responses.parse``…).
+* ``agent-image``: an image the fake serves itself, for the Images API (``url`` and
+  ``b64_json`` both work offline).
 * ``agent-sleep``: says "Hmm. ", then nothing for 5 seconds (Poe's own pings only), then
   the rest: for trying keep-alives against a client's idle timeout.
 * ``agent-patch-think``, ``agent-exec-think``, ``agent-write-think``: the same, but the
@@ -44,13 +50,16 @@ Then point Codex CLI or Claude Code at poe2openai and use one of these model nam
 Every final answer starts with ``Done.`` and quotes the last line of the last tool result.
 With ``--port 0`` a free port is chosen; the first line on stdout is always
 ``fake Poe listening on http://127.0.0.1:<port>``. ``GET /_fake/queries`` lists the
-queries received so far (bot name and JSON body), oldest first.
+queries received so far (bot name, JSON body, and whether the proxy cancelled it), oldest
+first.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import json
 import os
 import re
@@ -63,7 +72,18 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_poe import FakePoe, Received, Step, done, error, json_event, ping, sleep, text
+from tests.fake_poe import (
+    FakePoe,
+    Received,
+    Step,
+    done,
+    error,
+    file_event,
+    json_event,
+    ping,
+    sleep,
+    text,
+)
 
 PATCH_FILE = "hello.txt"
 PATCH_TEXT = "hello from the fake Poe bot"
@@ -294,6 +314,40 @@ class Bots:
     def plain(rec: Received) -> list[Step]:
         return [text("Hello "), text("from the "), text("fake Poe."), done()]
 
+    @staticmethod
+    def json(rec: Received) -> list[Step]:
+        """Prose, then a fenced JSON document made from the schema in the prompt."""
+        prompt = rec.query[-1]["content"] if rec.query else ""
+        schema: Any = {"type": "object"}
+        start = prompt.find("{", prompt.find("JSON Schema"))
+        if "JSON Schema" in prompt and start >= 0:
+            with contextlib.suppress(ValueError):
+                schema = json.JSONDecoder().raw_decode(prompt, start)[0]
+        doc = json.dumps(_example(schema))
+        return [text("Here is the JSON you asked for:\n\n```json\n"), text(doc),
+                text("\n```\nAnything else?"), done()]
+
+
+def _example(schema: Any, depth: int = 0) -> Any:
+    """A value that satisfies a simple JSON Schema (types, required, enums, arrays)."""
+    if not isinstance(schema, dict) or depth > 8:
+        return None
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if schema.get(key):
+            return _example(schema[key][0], depth + 1)
+    kind = schema.get("type", "object")
+    kind = kind[0] if isinstance(kind, list) and kind else kind
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {k: _example(v, depth + 1) for k, v in props.items()}
+    if kind == "array":
+        return [_example(schema.get("items") or {}, depth + 1)]
+    return {"string": "example", "integer": 1, "number": 1.5, "boolean": True}.get(kind)
+
 
 def _with_thinking(bot: Any) -> Any:
     def script(rec: Received) -> list[Step]:
@@ -316,6 +370,11 @@ def _flaky(bot: Any) -> Any:
     return script
 
 
+#: A 1x1 PNG (what agent-image serves).
+_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
 def scripts(write_dir: str) -> dict[str, Any]:
     """Bot name → script (a callable of the received query)."""
     bots = Bots(write_dir)
@@ -324,7 +383,7 @@ def scripts(write_dir: str) -> dict[str, Any]:
                              "agent-code": bots.code, "agent-multi": bots.multi, "agent-look": bots.look,
                              "agent-sleep": bots.sleepy, "agent-parallel": bots.parallel,
                              "agent-xml": bots.xml,
-                             "agent-text": bots.plain}
+                             "agent-text": bots.plain, "agent-json": bots.json}
     for name in ("agent-patch", "agent-exec", "agent-write"):
         table[f"{name}-think"] = _with_thinking(table[name])
     for name in list(table):
@@ -336,10 +395,27 @@ def build(write_dir: str) -> tuple[FakePoe, web.Application]:
     fake = FakePoe()
     for name, script in scripts(write_dir).items():
         fake.script(name, script)
+    # agent-image: an image the fake serves itself (so b64_json downloads work offline).
+    fake._files["fake-image"] = ("cat.png", "image/png", _PNG)
+
+    def image(rec: Received) -> list[Step]:
+        url = f"{fake.base_url}/files/fake-image/cat.png"
+        return [file_event(url, "cat.png", "image/png", "ref1"),
+                text("Here is your image:\n\n![cat.png][ref1]"), done()]
+
+    fake.script("agent-image", image)
     app = fake.make_app()
 
+    @web.middleware
+    async def base_url(request: web.Request, handler: Any) -> web.StreamResponse:
+        fake.base_url = f"{request.scheme}://{request.host}"
+        return await handler(request)
+
+    app.middlewares.append(base_url)
+
     async def queries(request: web.Request) -> web.Response:
-        return web.json_response([{"bot": r.bot, "body": r.body} for r in fake.queries])
+        return web.json_response([{"bot": r.bot, "body": r.body,
+                                   "cancelled": r.cancelled.is_set()} for r in fake.queries])
 
     app.router.add_get("/_fake/queries", queries)
     return fake, app
