@@ -392,6 +392,9 @@ async def test_stale_save_is_refused(mapped: Proxy, models_file: Path) -> None:
     assert fresh["config"]["models"]["gpt-4o"]["mapping"] == "by-hand"
     resp = await post_config(mapped, page_edit(fresh), token=token)
     assert resp.status == 200
+    saved = models_file.read_text()  # the page's edit is in the file, on top of the hand edit
+    assert "mapping: renamed-4o" in saved and "mapping: by-hand" not in saved
+    assert "added-bot" in saved and "renamed-4o" in await listed(mapped)
 
 
 async def test_no_save_over_a_broken_file(mapped: Proxy, models_file: Path) -> None:
