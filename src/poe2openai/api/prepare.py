@@ -5,10 +5,9 @@ against the bot's published schema), the uploads and the query."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,17 +37,34 @@ class Prepared:
     headers: dict[str, str]
 
 
-@contextlib.asynccontextmanager
-async def admitted(request: web.Request, conv: Conversation,
-                   access: Access) -> AsyncIterator[Observation]:
+def admitted(request: web.Request, conv: Conversation, access: Access) -> _Admitted:
     """The checks every face's request passes before any work: the key may use the model
     (403), the server's point balance and the key's limits (402, 429; the concurrency slot is
-    held until the answer ends). Gives the request's observation (metrics, usage log)."""
+    held until the answer ends). ``async with`` gives the request's observation (metrics,
+    usage log)."""
     obs = request[OBSERVATION]
     obs.model = conv.model
     access.check_model(conv.model)
-    async with request.app[TEAM].admit(access):
-        yield obs
+    return _Admitted(obs, request.app[TEAM].admit(access))
+
+
+class _Admitted:
+    """:func:`admitted`'s context manager. A plain class rather than an async generator: it
+    stays open for the whole answer, and a generator would cost every open stream a frame
+    and the event loop's weak reference to it."""
+
+    __slots__ = ("_admit", "_obs")
+
+    def __init__(self, obs: Observation, admit: AbstractAsyncContextManager[None]) -> None:
+        self._obs = obs
+        self._admit = admit
+
+    async def __aenter__(self) -> Observation:
+        await self._admit.__aenter__()
+        return self._obs
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._admit.__aexit__(*exc)
 
 
 async def prepare(request: web.Request, conv: Conversation, access: Access) -> Prepared:
