@@ -21,9 +21,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from jsonschema import exceptions as schema_errors
-from jsonschema import validators
-
 from ..errors import InvalidRequest
 from ..jsonlib import JSONDecodeError, dumps_str
 from .items import CONTENT, TOOL_ARGS, TOOL_CALL, Out
@@ -45,6 +42,14 @@ class OutputFormat:
     description: str = ""
     #: The answer is a call of this tool (a forced ``tool_choice``); the JSON is its arguments.
     tool: str | None = None
+
+
+def _jsonschema() -> tuple[Any, Any]:
+    """``jsonschema``, imported when a request first needs it: a server that never sees
+    structured output does not hold its 3 MB."""
+    from jsonschema import exceptions, validators
+
+    return exceptions, validators
 
 
 def parse_chat_format(value: Any, path: str = "response_format") -> OutputFormat | None:
@@ -92,6 +97,7 @@ def _schema_format(spec: dict[str, Any], path: str) -> OutputFormat:
     if not isinstance(schema, dict):
         raise InvalidRequest(f"'{path}.schema' must be a JSON Schema object.",
                              param=f"{path}.schema")
+    schema_errors, validators = _jsonschema()
     try:
         validators.validator_for(schema).check_schema(schema)
     except schema_errors.SchemaError as exc:
@@ -117,6 +123,7 @@ def forced_tool_format(opts: ToolOptions,
     if tool["name"] in free_form:
         return None
     schema = tool["parameters"]
+    schema_errors, validators = _jsonschema()
     try:
         validators.validator_for(schema).check_schema(schema)
     except schema_errors.SchemaError:
@@ -214,6 +221,7 @@ def problem(fmt: OutputFormat, found: tuple[Any, str] | None) -> str | None:
     value = found[0]
     if fmt.kind == "json_object" or fmt.schema is None:
         return None if isinstance(value, dict) else "the JSON value is not an object"
+    schema_errors, validators = _jsonschema()
     validator = validators.validator_for(fmt.schema)(fmt.schema)
     error = schema_errors.best_match(validator.iter_errors(value))
     if error is None:
