@@ -25,8 +25,8 @@ from typing import Any, Final
 from ..errors import InvalidRequest
 from .attachments import MediaPart, safe_name
 from .conversation import Conversation, Turn
+from .fields import request_object
 from .params import collect_candidates
-from .request import check_nesting
 
 __all__ = ["IMAGE_FIELDS", "MAPPED_OPTIONS", "MAX_IMAGES", "MAX_INPUT_IMAGES", "FormFile",
            "ImagesRequest", "image_size", "parse_edit_request", "parse_generation_request",
@@ -77,10 +77,7 @@ class ImagesRequest:
 
 def parse_generation_request(body: Any) -> ImagesRequest:
     """``POST /v1/images/generations``: 400 naming the field on anything malformed."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    check_nesting(body)
-    return _parse(body, [])
+    return _parse(request_object(body), [])
 
 
 def parse_edit_request(fields: dict[str, str], files: list[FormFile]) -> ImagesRequest:

@@ -19,7 +19,7 @@ from ..errors import InvalidRequest
 from ..jsonlib import dumps_str
 from .attachments import MediaPart, media_from_data, media_from_url
 from .conversation import Conversation, ToolCall, Turn
-from .nesting import check_nesting
+from .fields import kind_of, model_name, request_object, stream_flag
 from .params import Candidate, collect_candidates
 from .structured import forced_tool_format, parse_text_format
 from .tooloptions import ToolOptions
@@ -44,30 +44,20 @@ _IGNORED_BLOCKS: Final = frozenset({"thinking", "redacted_thinking", "server_too
                                     "text_editor_code_execution_tool_result"})
 
 
-def _name(value: Any) -> str | None:
-    """A ``type`` or ``role`` as a string; anything else (a list, an object) is no name, and
-    is refused as an unknown one."""
-    return value if isinstance(value, str) else None
-
-
 def _fail(message: str, param: str) -> InvalidRequest:
     return InvalidRequest(message, param=param)
 
 
 def parse_messages_request(body: Any) -> Conversation:
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    check_nesting(body)
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise _fail("'model' is required and must be a non-empty string.", "model")
+    body = request_object(body)
+    model = model_name(body)
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise _fail("'max_tokens' is required and must be a positive integer.", "max_tokens")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise _fail("'messages' must be a non-empty array.", "messages")
-    conv = Conversation(model=model.strip(), turns=[], max_tokens=max_tokens)
+    conv = Conversation(model=model, turns=[], max_tokens=max_tokens)
 
     system = body.get("system")
     if system is not None:
@@ -79,10 +69,7 @@ def parse_messages_request(body: Any) -> Conversation:
     if not any(t.role in ("user", "tool") for t in conv.turns):
         raise _fail("'messages' needs at least one user message.", "messages")
 
-    stream = body.get("stream", False)
-    if stream is not None and not isinstance(stream, bool):
-        raise _fail("'stream' must be a boolean.", "stream")
-    conv.stream = bool(stream)
+    conv.stream = stream_flag(body)
     temperature = body.get("temperature")
     if temperature is not None:
         if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
@@ -152,7 +139,7 @@ def _system_text(system: Any, path: str) -> str:
 def _message(conv: Conversation, msg: Any, path: str) -> None:
     if not isinstance(msg, dict):
         raise _fail(f"{path} must be an object.", path)
-    role: Any = _name(msg.get("role"))
+    role: Any = kind_of(msg.get("role"))
     content = msg.get("content")
     if role == "system":
         conv.turns.append(Turn("system", _system_text(content, f"{path}.content")))
@@ -172,7 +159,7 @@ def _message(conv: Conversation, msg: Any, path: str) -> None:
         where = f"{path}.content.{j}"
         if not isinstance(block, dict):
             raise _fail(f"{where} must be an object.", where)
-        kind = _name(block.get("type"))
+        kind = kind_of(block.get("type"))
         if _text_or_media(block, kind, where, conv, texts, media):
             continue
         if kind == "tool_use" and role == "assistant":
@@ -230,7 +217,7 @@ def _result_text(content: Any, path: str, conv: Conversation, media: list[MediaP
         where = f"{path}.{j}"
         if not isinstance(block, dict):
             raise _fail(f"{where} must be an object.", where)
-        kind = _name(block.get("type"))
+        kind = kind_of(block.get("type"))
         if _text_or_media(block, kind, where, conv, texts, media):
             continue
         if kind == "search_result" or kind in _IGNORED_BLOCKS:

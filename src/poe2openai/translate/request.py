@@ -14,13 +14,13 @@ from typing import Any
 from ..errors import InvalidRequest
 from .attachments import MEDIA_PARTS, TEXT_PARTS, collect_media
 from .conversation import Conversation, Role, ToolCall, Turn
-from .nesting import check_nesting
+from .fields import model_name, request_object, stream_flag
 from .params import collect_candidates
 from .query import build_poe_query
 from .structured import forced_tool_format, parse_chat_format
 from .tooloptions import message_calls, parse_tool_options
 
-__all__ = ["build_poe_query", "check_nesting", "content_text", "parse_chat_request"]
+__all__ = ["build_poe_query", "content_text", "parse_chat_request"]
 
 #: Parameters this module reads itself; every other one a request carries is accepted,
 #: has no effect, and is named in the ``x-dropped-params`` response header.
@@ -33,12 +33,8 @@ _ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "u
 
 
 def parse_chat_request(body: Any) -> Conversation:
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    check_nesting(body)
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidRequest("'model' is required and must be a non-empty string.", param="model")
+    body = request_object(body)
+    model = model_name(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
@@ -51,17 +47,14 @@ def parse_chat_request(body: Any) -> Conversation:
                 f"messages[{i}].role must be one of {', '.join(_ROLES)}; got {role!r}.",
                 param=f"messages[{i}].role",
             )
-    req = Conversation(model=model.strip(), turns=[_turn(msg, i) for i, msg in enumerate(messages)])
+    req = Conversation(model=model, turns=[_turn(msg, i) for i, msg in enumerate(messages)])
     req.media = collect_media(messages)
     if not any(t.role != "assistant" or t.text.strip() or t.calls for t in req.turns) \
             and not req.media:
         raise InvalidRequest("'messages' has nothing to send: every message is an assistant "
                              "turn without content.", param="messages")
 
-    stream = body.get("stream", False)
-    if stream is not None and not isinstance(stream, bool):
-        raise InvalidRequest("'stream' must be a boolean.", param="stream")
-    req.stream = bool(stream)
+    req.stream = stream_flag(body)
     opts = body.get("stream_options")
     if opts is not None:
         if not isinstance(opts, dict):

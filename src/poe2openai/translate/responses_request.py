@@ -24,7 +24,7 @@ from ..errors import InvalidRequest
 from ..jsonlib import dumps_str
 from .attachments import MediaPart, media_from_url
 from .conversation import Conversation, ToolCall, Turn
-from .nesting import check_nesting
+from .fields import kind_of, model_name, request_object, stream_flag
 from .params import Candidate, collect_candidates
 from .responses_encode import ResponseSettings
 from .structured import forced_tool_format, parse_text_format
@@ -69,24 +69,14 @@ class ResponsesRequest:
     previous_response_id: str | None
 
 
-def _name(value: Any) -> str | None:
-    """A ``type`` or ``role`` as a string; anything else (a list, an object) is no name, and
-    is refused as an unknown one."""
-    return value if isinstance(value, str) else None
-
-
 def _fail(message: str, param: str) -> InvalidRequest:
     return InvalidRequest(message, param=param)
 
 
 def parse_responses_request(body: Any) -> ResponsesRequest:
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    check_nesting(body)
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise _fail("'model' is required and must be a non-empty string.", "model")
-    conv = Conversation(model=model.strip(), turns=[])
+    body = request_object(body)
+    model = model_name(body)
+    conv = Conversation(model=model, turns=[])
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise _fail("'instructions' must be a string.", "instructions")
@@ -116,10 +106,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
             raise _fail("'parallel_tool_calls' must be a boolean.", "parallel_tool_calls")
         conv.tools.parallel = parallel
 
-    stream = body.get("stream", False)
-    if stream is not None and not isinstance(stream, bool):
-        raise _fail("'stream' must be a boolean.", "stream")
-    conv.stream = bool(stream)
+    conv.stream = stream_flag(body)
     if body.get("background") is True:
         raise _fail("Background responses are not supported; send 'background': false.",
                     "background")
@@ -240,7 +227,7 @@ class _Offer:
             where = f"{path}[{i}]"
             if not isinstance(tool, dict):
                 raise _fail(f"{where} must be an object.", where)
-            kind = _name(tool.get("type", "function"))
+            kind = kind_of(tool.get("type", "function"))
             if kind == "namespace" and namespace is None:
                 ns, inner = tool.get("name"), tool.get("tools")
                 if not isinstance(ns, str) or not ns.strip():
@@ -316,7 +303,7 @@ def _custom_description(tool: dict[str, Any], description: str) -> str:
 def _item(conv: Conversation, item: Any, path: str, offer: _Offer) -> None:
     if not isinstance(item, dict):
         raise _fail(f"{path} must be an object.", path)
-    kind = _name(item.get("type"))
+    kind = kind_of(item.get("type"))
     if kind is None and "role" in item:
         kind = "message"
     if kind == "message":
@@ -365,7 +352,7 @@ def _item(conv: Conversation, item: Any, path: str, offer: _Offer) -> None:
 
 
 def _message(conv: Conversation, item: dict[str, Any], path: str) -> None:
-    role = _name(item.get("role"))
+    role = kind_of(item.get("role"))
     if role not in _ROLES:
         raise _fail(f"{path}.role must be one of {', '.join(_ROLES)}; got {role!r}.",
                     f"{path}.role")
@@ -388,7 +375,7 @@ def _content(conv: Conversation, content: Any, path: str, index: int, *, require
         where = f"{path}[{j}]"
         if not isinstance(part, dict):
             raise _fail(f"{where} must be an object.", where)
-        kind = _name(part.get("type"))
+        kind = kind_of(part.get("type"))
         if kind in _TEXT_PARTS or kind == "refusal":
             key = "refusal" if kind == "refusal" else "text"
             text = part.get(key)
