@@ -10,7 +10,7 @@ import openai
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.fake_poe import FakePoe, done, hang, sleep, text
+from tests.fake_poe import FakePoe, comment, done, hang, ping, sleep, text
 from tests.helpers import AUTH, assert_openai_error, chat_body, parse_sse, stream_text
 
 Proxy = TestClient[Any, Any]
@@ -239,3 +239,33 @@ async def test_model_names_that_would_leave_the_bot_path(proxy: Proxy, fake_poe:
     resp = await proxy.post("/v1/chat/completions", json=chat_body(model=model), headers=AUTH)
     await assert_openai_error(resp, 400, "invalid_request_error", param="model")
     assert fake_poe.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_poe_pings_are_not_silence(make_proxy: Callable[..., Awaitable[Proxy]],
+                                         fake_poe: FakePoe, stream: bool) -> None:
+    """POE_READ_TIMEOUT limits silence, not the whole answer: pings and comments that keep
+    coming (a bot that thinks for longer than the limit) keep the answer alive."""
+
+    steps: list[Any] = [text("Hel")]
+    for i in range(8):  # 1.6 s of keep-alives, each 0.2 s apart, with a limit of 0.6 s
+        steps += [sleep(0.2), ping() if i % 2 else comment()]
+    fake_poe.script(None, [*steps, text("lo"), done()])
+    proxy = await make_proxy(read_timeout=0.6, first_byte_wait=5.0)
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(stream=stream),
+                            headers=AUTH)
+    assert resp.status == 200
+    if stream:
+        payloads = parse_sse(await resp.read())
+        assert stream_text(payloads) == "Hello" and payloads[-1] == "[DONE]"
+        assert not any(isinstance(p, dict) and "error" in p for p in payloads)
+    else:
+        assert (await resp.json())["choices"][0]["message"]["content"] == "Hello"
+
+
+async def test_poe_silent_mid_answer_not_streamed(
+        make_proxy: Callable[..., Awaitable[Proxy]], fake_poe: FakePoe) -> None:
+    fake_poe.script(None, [text("Hel"), sleep(30), text("lo"), done()])
+    proxy = await make_proxy(read_timeout=0.5)
+    resp = await proxy.post("/v1/chat/completions", json=chat_body(stream=False), headers=AUTH)
+    await assert_openai_error(resp, 504, "server_error", "timeout")

@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = ModelRegistry(settings.models_path)
-    app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval)
+    app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval, settings.read_timeout)
     app[keys.LARGE_BODIES] = asyncio.Semaphore(LARGE_BODY_READS)
     app[keys.BODY_BUDGET] = BodyBudget.for_max_request_size(settings.max_request_size)
     if settings.redis_url:  # several instances: limits, responses, uploads in Redis

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -27,7 +28,7 @@ from .. import keys
 from ..errors import ProxyError, StructuredOutputFailed, UpstreamError, UpstreamUnavailable
 from ..jsonlib import dumps
 from ..modeloptions import ResolvedModel
-from ..poe.client import PoeEvent, PoeStream
+from ..poe.client import PoeClient, PoeEvent, PoeStream
 from ..team.gate import OBSERVATION, Access, Observation
 from ..tokenizer import TOKENIZER
 from ..translate.conversation import Conversation, Usage
@@ -184,11 +185,8 @@ async def collect(request: web.Request, conv: Conversation, model: ResolvedModel
     acc = Accumulator()
     streams = request.app[keys.STREAMS]
     obs = request.get(OBSERVATION)
-    asked = time.perf_counter()
-    async with poe.query(model.bot, query, api_key) as upstream:
-        if obs is not None:
-            obs.add_upstream(time.perf_counter() - asked)
-        state = StreamState(None, upstream, 0.0, obs=obs)
+    async with _query(poe, model, query, api_key, obs) as upstream:
+        state = StreamState(None, upstream, 0.0)
         streams.add(state)
         try:
             while not translator.done:
@@ -267,11 +265,9 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
             translator = ResponseTranslator(streaming=True, stages=stages)
             # Only what usage (or structured output) needs is kept.
             collected = Accumulator() if enc.wants_usage or fmt is not None else None
-            asked = time.perf_counter()
-            async with poe.query(model.bot, query, api_key) as upstream:
-                obs.add_upstream(time.perf_counter() - asked)
+            async with _query(poe, model, query, api_key, obs) as upstream:
                 if state is None:
-                    state = StreamState(None, upstream, loop.time(), exchange.keepalive, obs)
+                    state = StreamState(None, upstream, loop.time(), exchange.keepalive)
                     streams.add(state)
                 else:
                     state.upstream = upstream
@@ -292,6 +288,8 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                                 out = translator.feed(events)
                     if out and out[0][0] == ERROR:
                         raise out[0][1]
+                    obs.add_upstream(upstream.waited)
+                    upstream.waited = 0.0
                     headers["x-proxy-overhead-ms"] = overhead_ms(obs)
                     resp = SSEResponse(headers={**SSE_HEADERS, **headers})
                     await resp.prepare(request)
@@ -381,19 +379,31 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
     return resp  # type: ignore[return-value]
 
 
+@contextlib.asynccontextmanager
+async def _query(poe: PoeClient, model: ResolvedModel, query: dict[str, Any], api_key: str,
+                 obs: Observation | None) -> AsyncIterator[PoeStream]:
+    """One Poe query; the time spent waiting on Poe (for its headers, then on every network
+    read: :attr:`PoeStream.waited`) is added to the request's observation at the end."""
+    asked = time.perf_counter()
+    async with poe.query(model.bot, query, api_key) as upstream:
+        upstream.waited += time.perf_counter() - asked
+        try:
+            yield upstream
+        finally:
+            if obs is not None:
+                obs.add_upstream(upstream.waited)
+                upstream.waited = 0.0
+
+
 async def _read(upstream: PoeStream, state: StreamState) -> list[PoeEvent] | None:
     """The next events of Poe's answer; when the server is shutting down, the failure or
     end that this caused is reported as such (503, retryable)."""
-    started = time.perf_counter()
     try:
         events = await upstream.read()
     except ProxyError:
         if state.closing:
             raise _shutting_down() from None
         raise
-    finally:
-        if state.obs is not None:
-            state.obs.add_upstream(time.perf_counter() - started)
     if events is None and state.closing:
         raise _shutting_down()
     return events

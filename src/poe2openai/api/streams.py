@@ -1,16 +1,18 @@
-"""Open Poe answers: keep-alive comments for streams while Poe is silent, and ending every
-answer (streamed or not) within the bound on shutdown."""
+"""Open Poe answers: keep-alive comments for streams while Poe is silent, the limit on
+Poe's silence (``POE_READ_TIMEOUT``), and ending every answer (streamed or not) within the
+bound on shutdown. One ticker visits every open answer, instead of a timer per answer (or
+per network read)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from time import perf_counter
 
 from aiohttp import web
 
 from ..poe.client import PoeStream
-from ..team.gate import Observation
 
 __all__ = ["ActiveStreams", "StreamState"]
 
@@ -21,11 +23,10 @@ class StreamState:
     """One open Poe answer; ``response`` is the client's stream, or ``None`` for a
     non-streaming request. ``last_write`` is the only thing the per-chunk path updates."""
 
-    __slots__ = ("closing", "keepalive", "last_write", "obs", "response", "upstream")
+    __slots__ = ("closing", "keepalive", "last_write", "response", "upstream")
 
     def __init__(self, response: web.StreamResponse | None, upstream: PoeStream,
-                 now: float, keepalive: bytes = b"", obs: Observation | None = None) -> None:
-        self.obs = obs  #: the request's observation (time spent waiting on Poe)
+                 now: float, keepalive: bytes = b"") -> None:
         self.response = response
         self.keepalive = keepalive  #: what the face writes while Poe is silent
         self.upstream = upstream
@@ -36,8 +37,9 @@ class StreamState:
 class ActiveStreams:
     """Every open Poe answer; streams are visited by one ticker task instead of a timer each."""
 
-    def __init__(self, keepalive_interval: float) -> None:
+    def __init__(self, keepalive_interval: float, read_timeout: float = 180.0) -> None:
         self.interval = keepalive_interval
+        self.read_timeout = read_timeout
         self.streams: set[StreamState] = set()
         self._empty = asyncio.Event()
         self._empty.set()
@@ -53,11 +55,17 @@ class ActiveStreams:
 
     async def run_keepalive(self) -> None:
         loop = asyncio.get_running_loop()
-        tick = max(0.02, self.interval / 4)
+        tick = max(0.02, min(self.interval, self.read_timeout) / 4)
+        limit = self.read_timeout
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
+            clock = perf_counter()
             for state in list(self.streams):
+                waiting = state.upstream.waiting
+                if waiting and clock - waiting > limit and not state.closing:
+                    state.upstream.expire()  # its reader raises the timeout
+                    continue
                 response = state.response
                 if response is None or now - state.last_write < self.interval or state.closing:
                     continue

@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 import urllib.request
+from time import perf_counter
 from typing import Any
 from urllib.parse import quote
 
@@ -47,9 +48,15 @@ class PoeStream:
     connection to the pool and drops an unfinished one, so Poe stops generating.
     ``read()`` may be cancelled at any time without losing data: the parser is only
     touched after a read has completed.
+
+    Once the headers are in, the silence limit (``POE_READ_TIMEOUT``) is no longer a timer
+    re-armed on every network read: whoever holds the stream watches :attr:`waiting` (the
+    ticker of ``api/streams.py``) and calls :meth:`expire`; ``read()`` then raises
+    :class:`UpstreamTimeout`. The time spent waiting on Poe adds up in :attr:`waited`.
     """
 
-    __slots__ = ("_content", "_parser", "_request", "_response", "done", "eof")
+    __slots__ = ("_content", "_parser", "_request", "_response", "done", "eof", "timed_out",
+                 "waited", "waiting")
 
     def __init__(self, request: tuple[aiohttp.ClientSession, str, Any, dict[str, str],
                                       str | None]) -> None:
@@ -60,6 +67,9 @@ class PoeStream:
         self._parser = SSEParser()
         self.done = False  #: Poe sent ``done``
         self.eof = False  #: the body ended (with or without ``done``)
+        self.waiting = 0.0  #: since when (``perf_counter``) a network read waits; 0: none
+        self.waited = 0.0  #: seconds spent waiting on Poe's network reads so far
+        self.timed_out = False  #: :meth:`expire` ended the answer
 
     async def __aenter__(self) -> PoeStream:
         assert self._request is not None, "a PoeStream is entered once"
@@ -78,6 +88,12 @@ class PoeStream:
                 resp.close()
         self._response = resp
         self._content = resp.content
+        conn = resp.connection
+        if conn is not None and conn.protocol is not None:
+            # The body's silences are watched per stream (see the class docstring), not by a
+            # timer that every network read would cancel and set again. (Each request sets
+            # the connection's read timeout anew, so a pooled connection keeps its own.)
+            conn.protocol.read_timeout = None
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -93,15 +109,23 @@ class PoeStream:
     async def read(self) -> list[PoeEvent] | None:
         """The next events; ``None`` once the answer is over."""
         while not (self.done or self.eof):
+            self.waiting = started = perf_counter()
             try:
                 chunk = await self._content.readany()  # type: ignore[union-attr]
             except TimeoutError:
-                raise UpstreamTimeout("Poe stopped sending data (read timeout)") from None
+                raise _silent() from None
             except (aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError) as exc:
+                if self.timed_out:
+                    raise _silent() from None
                 raise UpstreamError(f"Connection to Poe broke: {_describe(exc)}") from None
+            finally:
+                self.waited += perf_counter() - started
+                self.waiting = 0.0
             try:
                 if chunk:
                     pairs = self._parser.feed(chunk)
+                elif self.timed_out:
+                    raise _silent()
                 else:
                     self.eof = True
                     pairs = self._parser.close()
@@ -117,6 +141,12 @@ class PoeStream:
         """Drop Poe's connection now; a pending :meth:`read` fails or ends."""
         if self._response is not None:
             self._response.close()
+
+    def expire(self) -> None:
+        """Poe has been silent too long: drop the connection; :meth:`read` raises
+        :class:`UpstreamTimeout`."""
+        self.timed_out = True
+        self.abort()
 
     def _decode(self, pairs: list[tuple[str, bytes]]) -> list[PoeEvent]:
         events: list[PoeEvent] = []
@@ -245,6 +275,10 @@ class PoeClient:
         if not (isinstance(payload, dict) and isinstance(payload.get("attachment_url"), str)):
             raise UpstreamError("Poe's upload answer has no attachment_url")
         return payload
+
+
+def _silent() -> UpstreamTimeout:
+    return UpstreamTimeout("Poe stopped sending data (read timeout)")
 
 
 async def _error_from_response(resp: aiohttp.ClientResponse, what: str = "query") -> ProxyError:
