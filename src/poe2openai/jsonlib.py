@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = ["MAX_DEPTH", "JSONDecodeError", "dumps", "dumps_str", "loads", "too_deep"]
@@ -16,12 +17,9 @@ try:
     import orjson
 
     JSONDecodeError: type[ValueError] = orjson.JSONDecodeError
-
-    def dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
-
-    def loads(data: bytes | str) -> Any:
-        return orjson.loads(data)
+    # orjson's own functions, not wrappers: they run for every event of every answer.
+    dumps: Callable[[Any], bytes] = orjson.dumps
+    loads: Callable[[bytes | bytearray | str], Any] = orjson.loads
 
 except ImportError:  # pragma: no cover - exercised only without orjson
     JSONDecodeError = json.JSONDecodeError
@@ -30,7 +28,7 @@ except ImportError:  # pragma: no cover - exercised only without orjson
     def dumps(obj: Any) -> bytes:
         return _encode(obj).encode()
 
-    def loads(data: bytes | str) -> Any:
+    def loads(data: bytes | bytearray | str) -> Any:
         return json.loads(data)
 
 

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from .. import keys
-from ..errors import ProxyError, StructuredOutputFailed, UpstreamError, UpstreamUnavailable
+from ..errors import ProxyError, StructuredOutputFailed, UpstreamError
 from ..jsonlib import dumps
 from ..modeloptions import ResolvedModel
-from ..poe.client import PoeClient, PoeEvent, PoeStream
+from ..poe.client import PoeClient, PoeStream
 from ..team.gate import OBSERVATION, Access, Observation
 from ..tokenizer import TOKENIZER
 from ..translate.conversation import Conversation, Usage
@@ -190,7 +190,7 @@ async def collect(request: web.Request, conv: Conversation, model: ResolvedModel
         streams.add(state)
         try:
             while not translator.done:
-                events = await _read(upstream, state)
+                events = await upstream.read()
                 if events is None:
                     acc.add(translator.finish())  # a held replacement or file links may remain
                     if not acc.content and not acc.tool_calls and not acc.reasoning \
@@ -278,7 +278,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(settings.first_byte_wait):
                             while not out and not translator.done:
-                                events = await _read(upstream, state)
+                                events = await upstream.read()
                                 if events is None:
                                     out = translator.finish()
                                     if not out and not _held_text(stages):
@@ -314,7 +314,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                     data = b""
                     out = events = None  # type: ignore[assignment]
                     try:
-                        events = await _read(upstream, state)
+                        events = await upstream.read()
                     except ProxyError as err:
                         failed = err
                         log.warning("Stream ended with an error after it started: %s (%s)",
@@ -393,21 +393,3 @@ async def _query(poe: PoeClient, model: ResolvedModel, query: dict[str, Any], ap
             if obs is not None:
                 obs.add_upstream(upstream.waited)
                 upstream.waited = 0.0
-
-
-async def _read(upstream: PoeStream, state: StreamState) -> list[PoeEvent] | None:
-    """The next events of Poe's answer; when the server is shutting down, the failure or
-    end that this caused is reported as such (503, retryable)."""
-    try:
-        events = await upstream.read()
-    except ProxyError:
-        if state.closing:
-            raise _shutting_down() from None
-        raise
-    if events is None and state.closing:
-        raise _shutting_down()
-    return events
-
-
-def _shutting_down() -> ProxyError:
-    return UpstreamUnavailable("The server is shutting down; please retry.")

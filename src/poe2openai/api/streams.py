@@ -88,7 +88,7 @@ class ActiveStreams:
             log.warning("Ending %d open answer(s) for shutdown", len(self.streams))
         for state in list(self.streams):
             state.closing = True
-            state.upstream.abort()
+            state.upstream.shut_down()
         if self.streams:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._empty.wait(), 2)

@@ -20,7 +20,13 @@ import aiohttp
 from yarl import URL
 
 from .. import __version__
-from ..errors import InvalidRequest, ProxyError, UpstreamError, UpstreamTimeout
+from ..errors import (
+    InvalidRequest,
+    ProxyError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from ..jsonlib import JSONDecodeError, dumps, loads
 from .download import fetch_file
 from .errors import map_error_event, map_http_error, map_upload_error
@@ -55,8 +61,8 @@ class PoeStream:
     :class:`UpstreamTimeout`. The time spent waiting on Poe adds up in :attr:`waited`.
     """
 
-    __slots__ = ("_content", "_parser", "_request", "_response", "done", "eof", "timed_out",
-                 "waited", "waiting")
+    __slots__ = ("_content", "_parser", "_request", "_response", "closing", "done", "eof",
+                 "timed_out", "waited", "waiting")
 
     def __init__(self, request: tuple[aiohttp.ClientSession, str, Any, dict[str, str],
                                       str | None]) -> None:
@@ -70,6 +76,7 @@ class PoeStream:
         self.waiting = 0.0  #: since when (``perf_counter``) a network read waits; 0: none
         self.waited = 0.0  #: seconds spent waiting on Poe's network reads so far
         self.timed_out = False  #: :meth:`expire` ended the answer
+        self.closing = False  #: :meth:`shut_down` ended the answer
 
     async def __aenter__(self) -> PoeStream:
         assert self._request is not None, "a PoeStream is entered once"
@@ -107,16 +114,17 @@ class PoeStream:
                 resp.close()
 
     async def read(self) -> list[PoeEvent] | None:
-        """The next events; ``None`` once the answer is over."""
+        """The next events; ``None`` once the answer is over. When :meth:`shut_down` ended
+        the answer, its failure or end is reported as such (503, retryable)."""
         while not (self.done or self.eof):
             self.waiting = started = perf_counter()
             try:
                 chunk = await self._content.readany()  # type: ignore[union-attr]
             except TimeoutError:
-                raise _silent() from None
+                raise self._ended(_silent()) from None
             except (aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError) as exc:
-                if self.timed_out:
-                    raise _silent() from None
+                if self.timed_out or self.closing:
+                    raise self._ended(_silent()) from None
                 raise UpstreamError(f"Connection to Poe broke: {_describe(exc)}") from None
             finally:
                 self.waited += perf_counter() - started
@@ -125,7 +133,7 @@ class PoeStream:
                 if chunk:
                     pairs = self._parser.feed(chunk)
                 elif self.timed_out:
-                    raise _silent()
+                    raise self._ended(_silent())
                 else:
                     self.eof = True
                     pairs = self._parser.close()
@@ -135,6 +143,8 @@ class PoeStream:
                 events = self._decode(pairs)
                 if events:
                     return events
+        if self.closing:
+            raise _shutting_down()
         return None
 
     def abort(self) -> None:
@@ -147,6 +157,15 @@ class PoeStream:
         :class:`UpstreamTimeout`."""
         self.timed_out = True
         self.abort()
+
+    def shut_down(self) -> None:
+        """The server is shutting down: drop the connection; :meth:`read` raises
+        :class:`UpstreamUnavailable` (retryable) instead of what the cut caused."""
+        self.closing = True
+        self.abort()
+
+    def _ended(self, err: ProxyError) -> ProxyError:
+        return _shutting_down() if self.closing else err
 
     def _decode(self, pairs: list[tuple[str, bytes]]) -> list[PoeEvent]:
         events: list[PoeEvent] = []
@@ -279,6 +298,10 @@ class PoeClient:
 
 def _silent() -> UpstreamTimeout:
     return UpstreamTimeout("Poe stopped sending data (read timeout)")
+
+
+def _shutting_down() -> UpstreamUnavailable:
+    return UpstreamUnavailable("The server is shutting down; please retry.")
 
 
 async def _error_from_response(resp: aiohttp.ClientResponse, what: str = "query") -> ProxyError:

@@ -63,8 +63,8 @@ class Stage(Protocol):
 class ResponseTranslator:
     """The state of one answer: feed it event batches, get output items."""
 
-    __slots__ = ("_native", "_replacement", "_sent", "_tools", "done", "finish_reason",
-                 "stages", "streaming")
+    __slots__ = ("_ends", "_native", "_replacement", "_sent", "_tools", "done",
+                 "finish_reason", "stages", "streaming")
 
     def __init__(self, *, streaming: bool = True, stages: list[Stage] | None = None) -> None:
         self.streaming = streaming
@@ -76,6 +76,8 @@ class ResponseTranslator:
         self._native: NativeToolCalls | None = None  # created by the first json event
         # Whether tool calls can appear at all: only then are output items checked for them.
         self._tools = any(getattr(st, "makes_tool_calls", False) for st in self.stages)
+        # Whether a stage can end the answer (``finished``): only then is it asked, per batch.
+        self._ends = any(hasattr(st, "finished") for st in self.stages)
 
     def feed(self, events: list[Event]) -> list[Out]:
         out: list[Out] = []
@@ -144,16 +146,19 @@ class ResponseTranslator:
                 return
 
     def _run_stages(self, items: list[Out], *, flush: bool) -> list[Out]:
+        idle = False
         for stage in self.stages:
             items = stage.feed(items)
             if flush:
                 items += stage.flush()
-            elif getattr(stage, "finished", False):
+            elif self._ends and getattr(stage, "finished", False):
                 # The stage saw the end of the answer: later stages flush, Poe is left.
                 flush = True
                 self.done = True
                 items += stage.flush()
-        if not flush and not all(st.active for st in self.stages):
+            if not stage.active:
+                idle = True
+        if idle and not flush:
             self.stages = [st for st in self.stages if st.active]
         return items
 
