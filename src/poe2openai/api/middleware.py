@@ -1,10 +1,15 @@
-"""Middlewares: OpenAI error envelopes, and CORS for the API routes."""
+"""The app's middleware (errors in each face's envelope, the end of every observed request
+for metrics and the usage log), and CORS for the API routes.
+
+One middleware, not one per concern: every coroutine layer around a handler is resumed on
+each of a stream's network reads."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -12,6 +17,7 @@ from aiohttp.typedefs import Handler
 from .. import keys
 from ..errors import InternalError, MethodNotAllowed, NotFound, ProxyError, RequestTooLarge
 from ..jsonlib import dumps
+from ..team.gate import ARRIVED, OBSERVATION, request_ended
 from ..translate.messages_encode import error_body, error_status
 from .messages import is_anthropic
 
@@ -39,8 +45,13 @@ def error_response(err: ProxyError, request: web.BaseRequest | None = None) -> w
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Errors become responses in the face's envelope; an observed API request is recorded
+    (:func:`~..team.gate.request_ended`) with the status it ended with."""
+    request[ARRIVED] = time.perf_counter()
+    response: web.StreamResponse | None = None
+    status, cancelled = 500, False  # what a request that ends without a response counts as
     try:
-        return await handler(request)
+        response = await handler(request)
     except ProxyError as err:
         # One line per failed request with the reason (never a key: messages hold none).
         # Cut short: some messages quote a bot's answer (the user's content).
@@ -48,16 +59,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 "%s %s -> %d %s: %s", request.method, request.path, err.status,
                 err.code or err.type, err.message if len(err.message) <= _LOGGED
                 else err.message[:_LOGGED] + "…")
-        return error_response(err, request)
+        response = error_response(err, request)
     except web.HTTPException as exc:
         if exc.status < 400 or request.path.startswith(_ADMIN_PREFIX):
+            status = exc.status
             raise
-        return error_response(_from_http_exception(request, exc), request)
-    except (asyncio.CancelledError, ConnectionResetError):
+        response = error_response(_from_http_exception(request, exc), request)
+    except asyncio.CancelledError:
+        cancelled = True  # the client left
+        raise
+    except ConnectionResetError:
         raise
     except Exception:
         log.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_response(InternalError("The server had an internal error."), request)
+        response = error_response(InternalError("The server had an internal error."), request)
+    finally:
+        if OBSERVATION in request:
+            request_ended(request, status if response is None else response.status, cancelled)
+    return response
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ProxyError:

@@ -13,9 +13,9 @@ In a handler of the shared answering loop::
         obs.upstream += seconds_waiting_on_poe
         obs.tokens_in, obs.tokens_out = usage
 
-``/v1/models`` lists ``access.visible(models)``. The middleware installed by
-:func:`poe2openai.team.routes.setup_ops` records every observed request when it ends
-(status, duration, cancellation), whatever happened in between.
+``/v1/models`` lists ``access.visible(models)``. The app's middleware
+(``api/middleware.py``) calls :func:`request_ended` for every request: an observed one is
+recorded (status, duration, cancellation), whatever happened in between.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from ..cluster.limits import SharedLimits
 from ..errors import AuthenticationFailed, ProxyError
@@ -39,8 +38,8 @@ from .limits import Limits
 from .metrics import Metrics
 from .usagelog import UsageLog
 
-__all__ = ["OBSERVATION", "TEAM", "Access", "Observation", "Team", "observe_middleware",
-           "presented_key"]
+__all__ = ["ARRIVED", "OBSERVATION", "TEAM", "Access", "Observation", "Team", "presented_key",
+           "request_ended"]
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ class Team:
         """Start observing an API request (idempotent); the middleware records it."""
         obs = request.get(OBSERVATION)
         if obs is None:
-            obs = Observation(face, request.get(_ARRIVED, time.perf_counter()))
+            obs = Observation(face, request.get(ARRIVED, time.perf_counter()))
             request[OBSERVATION] = obs
         obs.face = face
         return obs
@@ -190,32 +189,21 @@ class _Admit:
         await self._inner.__aexit__(*exc)
 
 
-_ARRIVED: Final = web.RequestKey("team_arrived", float)
+#: When the request reached the app's middleware (``perf_counter``).
+ARRIVED: Final = web.RequestKey("team_arrived", float)
 TEAM: Final = web.AppKey("team", Team)
 
 
-@web.middleware
-async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Records every request a handler observed (:meth:`Team.observe`) when it ends."""
-    request[_ARRIVED] = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except BaseException as exc:
-        obs = request.get(OBSERVATION)
-        if obs is not None and not isinstance(exc, Exception):  # CancelledError: client left
+def request_ended(request: web.Request, status: int, cancelled: bool = False) -> None:
+    """Record an API request that a handler observed (:meth:`Team.observe`), once it ends
+    with ``status`` (``cancelled``: the client left; recorded as 499). Called by the app's
+    one middleware (``api/middleware.py``) for every request."""
+    obs = request.get(OBSERVATION)
+    if obs is not None:
+        if cancelled:
             obs.cancelled = True
             status = 499
-        raise
-    finally:
-        obs = request.get(OBSERVATION)
-        if obs is not None:
-            _record(request, obs, status)
+        _record(request, obs, status)
 
 
 def _record(request: web.Request, obs: Observation, status: int) -> None:
@@ -226,7 +214,7 @@ def _record(request: web.Request, obs: Observation, status: int) -> None:
         log_cancelled(request, duration)
     if obs.ttfb is None and not obs.cancelled:
         obs.ttfb = duration  # an answer sent in one piece: its first byte left at the end
-    team = request.config_dict[TEAM]
+    team = request.app[TEAM]
     info = request.match_info.route.resource
     route = info.canonical if info is not None else request.path
     try:

@@ -28,7 +28,7 @@ from ..errors import ProxyError
 from ..jsonlib import dumps
 from ..poe.usage import PoeUsage
 from .balance import BalanceGuard
-from .gate import TEAM, Team, observe_middleware
+from .gate import TEAM, Team
 from .keyfile import FILE_NAME as KEYS_FILE
 from .keystore import KeyStore
 from .limits import Limits
@@ -138,7 +138,6 @@ def setup_ops(app: web.Application) -> None:
         limits = Limits()
     app[TEAM] = Team(store, limits, metrics_, usage, None, s.poe_api_key)
     app[READINESS] = Readiness()
-    app.middlewares.insert(0, observe_middleware)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/readyz", readyz)
     app.cleanup_ctx.append(_ops_ctx)
