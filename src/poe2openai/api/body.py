@@ -44,7 +44,7 @@ class ServerBusy(ProxyError):
 
 async def read_json(request: web.Request) -> Any:
     """The request body, parsed; every failure is a :class:`ProxyError`."""
-    config = request.config_dict
+    config = request.app  # the API's routes are the main app's
     with config[keys.BODY_BUDGET].hold() as share:
         raw = await _receive(request, share)
         if len(raw) <= LARGE_BODY:
@@ -53,8 +53,8 @@ async def read_json(request: web.Request) -> Any:
             return await asyncio.to_thread(_parse_json, raw)
 
 
-async def _receive(request: web.Request, share: Share) -> bytearray:
-    settings = request.config_dict[keys.SETTINGS]
+async def _receive(request: web.Request, share: Share) -> bytes | bytearray:
+    settings = request.app[keys.SETTINGS]
     limit = settings.max_request_size
     size = request.content_length
     if size is not None and size > limit:
@@ -63,10 +63,14 @@ async def _receive(request: web.Request, share: Share) -> bytearray:
     payload = request.content
     try:
         if payload.is_eof():  # all of it has arrived (most requests): no wait, no deadline
+            raw = payload.read_nowait()  # in one piece, not copied
+            if len(raw) > limit:
+                raise _too_large(limit)
+            if not share.take(len(raw)):
+                raise _busy()
+            return raw
+        async with asyncio.timeout(settings.body_read_timeout):
             await _take(payload, body, limit, share)
-        else:
-            async with asyncio.timeout(settings.body_read_timeout):
-                await _take(payload, body, limit, share)
     except TimeoutError:
         raise BodyTimeout(
             f"The request body was not received within BODY_READ_TIMEOUT "
@@ -81,10 +85,13 @@ async def _take(payload: StreamReader, body: bytearray, limit: int, share: Share
         if len(body) + len(chunk) > limit:
             raise _too_large(limit)
         if not share.take(len(chunk)):
-            raise ServerBusy(
-                "The server is receiving too many large request bodies at once; "
-                "retry shortly.", headers={"retry-after": "1"})
+            raise _busy()
         body += chunk
+
+
+def _busy() -> ServerBusy:
+    return ServerBusy("The server is receiving too many large request bodies at once; "
+                      "retry shortly.", headers={"retry-after": "1"})
 
 
 def _too_large(limit: int) -> RequestTooLarge:
