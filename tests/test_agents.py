@@ -383,7 +383,7 @@ def test_claude_code_writes_then_reads_back(make_stack: Any) -> None:
     # Streamed: the answer came as text deltas, the calls as input_json_delta.
     deltas = [e["event"]["delta"]["type"] for e in events if e["type"] == "stream_event"
               and e["event"]["type"] == "content_block_delta"]
-    assert deltas.count("text_delta") >= 3 and "input_json_delta" in deltas
+    assert "text_delta" in deltas and "input_json_delta" in deltas
 
     queries = stack.queries("agent-multi")
     assert len(queries) == 3

@@ -62,12 +62,15 @@ async def test_create_text(sdk: openai.AsyncOpenAI, fake_poe: FakePoe) -> None:
 async def test_stream_text(sdk: openai.AsyncOpenAI, fake_poe: FakePoe) -> None:
     fake_poe.script("GPT-4o", [text("Hel"), text("lo!"), done()])
     async with sdk.responses.stream(model="GPT-4o", input="Hi") as stream:
-        kinds = [event.type async for event in stream]
+        events = [event async for event in stream]
         final = await stream.get_final_response()
+    kinds = [event.type for event in events]
     assert final.output_text == "Hello!" and final.status == "completed"
     assert kinds[:2] == ["response.created", "response.in_progress"]
     assert kinds[-1] == "response.completed"
-    assert kinds.count("response.output_text.delta") == 2
+    # One delta per network read: Poe's two events, if they came in one read, are one delta.
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == "Hello!" and 1 <= len(deltas) <= 2
     for name in ("response.output_item.added", "response.content_part.added",
                  "response.output_text.done", "response.content_part.done",
                  "response.output_item.done"):

@@ -99,10 +99,19 @@ class MessagesStream:
 
     def encode(self, items: list[Out]) -> bytes:
         frames: list[bytes] = []
-        for item in items:
+        n = len(items)
+        i = 0
+        while i < n:
+            item = items[i]
+            i += 1
             kind = item[0]
             if kind == CONTENT or kind == REASONING:
                 text = item[1]
+                # Adjacent text of one kind (a network read with several of Poe's events)
+                # goes out as one delta.
+                while i < n and items[i][0] == kind:
+                    text += items[i][1]
+                    i += 1
                 if not text:
                     continue
                 if self._open != kind:
@@ -115,12 +124,15 @@ class MessagesStream:
                     frames.append(_event("content_block_start",
                                          {"index": self._index, "content_block": block}))
                 if kind == CONTENT:
-                    delta = {"type": "text_delta", "text": text}
+                    # What _event writes, byte for byte, without a dict per chunk.
+                    frames.append(b'event: content_block_delta\ndata: {"index":%d,"delta":'
+                                  b'{"type":"text_delta","text":%b},'
+                                  b'"type":"content_block_delta"}\n\n'
+                                  % (self._index, dumps(text)))
                 else:
                     self._thinking.append(text)
-                    delta = {"type": "thinking_delta", "thinking": text}
-                frames.append(_event("content_block_delta",
-                                     {"index": self._index, "delta": delta}))
+                    frames.append(_event("content_block_delta", {"index": self._index, "delta": {
+                        "type": "thinking_delta", "thinking": text}}))
             elif kind == TOOL_CALL:
                 self._close(frames)
                 self._calls[item[1]] = [item[2], item[3]]

@@ -132,13 +132,14 @@ def _finish_status(reason: str) -> tuple[str, dict[str, Any] | None]:
 
 
 class _Item:
-    __slots__ = ("call_id", "custom", "id", "kind", "name", "parts", "pos")
+    __slots__ = ("call_id", "custom", "head", "id", "kind", "name", "parts", "pos")
 
     def __init__(self, kind: int, pos: int, id: str, call_id: str = "", name: str = "",
                  custom: bool = False) -> None:
         self.kind, self.pos, self.id = kind, pos, id
         self.call_id, self.name, self.custom = call_id, name, custom
         self.parts: list[str] = []
+        self.head: bytes | None = None  # a text item's delta events up to the text
 
 
 class ResponsesStream:
@@ -161,16 +162,36 @@ class ResponsesStream:
         self._seq += 1
         return b"event: " + type.encode() + b"\ndata: " + dumps(fields) + b"\n\n"
 
+    def _text_delta(self, cur: _Item, text: str) -> bytes:
+        """``response.output_text.delta``, byte for byte what :meth:`_event` writes, with the
+        constant part rendered once per output item (this runs for every chunk)."""
+        if cur.head is None:
+            cur.head = (b'event: response.output_text.delta\ndata: {"item_id":' + dumps(cur.id)
+                        + b',"output_index":%d,"content_index":0,"delta":' % cur.pos)
+        seq = self._seq
+        self._seq = seq + 1
+        return (cur.head + dumps(text) + b',"logprobs":[],"type":"response.output_text.delta",'
+                b'"sequence_number":%d}\n\n' % seq)
+
     def start(self) -> bytes:
         return (self._event("response.created", response=self.response)
                 + self._event("response.in_progress", response=self.response))
 
     def encode(self, items: list[Out]) -> bytes:
         frames: list[bytes] = []
-        for item in items:
+        n = len(items)
+        i = 0
+        while i < n:
+            item = items[i]
+            i += 1
             kind = item[0]
             if kind == CONTENT or kind == REASONING:
                 text = item[1]
+                # Adjacent text of one kind (a network read with several of Poe's events)
+                # goes out as one delta.
+                while i < n and items[i][0] == kind:
+                    text += items[i][1]
+                    i += 1
                 if not text:
                     continue
                 cur = self._current
@@ -178,9 +199,7 @@ class ResponsesStream:
                     cur = self._open_text(kind, frames)
                 cur.parts.append(text)
                 if kind == CONTENT:
-                    frames.append(self._event("response.output_text.delta", item_id=cur.id,
-                                              output_index=cur.pos, content_index=0, delta=text,
-                                              logprobs=[]))
+                    frames.append(self._text_delta(cur, text))
                 else:
                     frames.append(self._event("response.reasoning_summary_text.delta",
                                               item_id=cur.id, output_index=cur.pos,

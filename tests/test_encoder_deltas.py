@@ -1,0 +1,78 @@
+"""The per-chunk deltas of the Responses and Messages encoders are rendered from a prefix
+built once; they must be byte for byte what the general event renderer writes, for any text.
+Adjacent text items of one batch go out as one delta."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from poe2openai.jsonlib import loads
+from poe2openai.translate.conversation import Conversation
+from poe2openai.translate.items import CONTENT, REASONING
+from poe2openai.translate.messages_encode import MessagesStream, _event
+from poe2openai.translate.responses_encode import ResponseSettings, ResponsesStream
+
+_TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40)
+
+
+def _responses() -> ResponsesStream:
+    conv = Conversation.__new__(Conversation)
+    conv.model = "m"
+    return ResponsesStream(conv, ResponseSettings({}, frozenset(), False))
+
+
+def _frames(data: bytes) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for frame in data.decode().split("\n\n"):
+        if frame:
+            head, _, body = frame.partition("\n")
+            out.append((head.removeprefix("event: "), loads(body.removeprefix("data: "))))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_TEXT, min_size=1, max_size=4))
+def test_responses_text_delta_is_the_general_rendering(texts: list[str]) -> None:
+    stream = _responses()
+    stream.start()
+    stream.encode([(CONTENT, "x")])  # opens the item
+    for text in texts:
+        cur = stream._current
+        assert cur is not None
+        seq = stream._seq
+        fast = stream._text_delta(cur, text)
+        stream._seq = seq
+        general = stream._event("response.output_text.delta", item_id=cur.id,
+                                output_index=cur.pos, content_index=0, delta=text, logprobs=[])
+        assert fast == general
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT, st.integers(0, 50))
+def test_messages_text_delta_is_the_general_rendering(text: str, index: int) -> None:
+    stream = MessagesStream("m")
+    stream.start()
+    stream._index, stream._open = index, CONTENT
+    assert stream.encode([(CONTENT, text)]) == _event(
+        "content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": text}})
+
+
+def test_adjacent_text_of_a_batch_is_one_delta() -> None:
+    stream = _responses()
+    stream.start()
+    events = _frames(stream.encode([(CONTENT, "Hel"), (CONTENT, "lo"), (REASONING, "hm"),
+                                    (REASONING, "m"), (CONTENT, "!")]))
+    deltas = [(name, e["delta"]) for name, e in events if name.endswith(".delta")]
+    assert deltas == [("response.output_text.delta", "Hello"),
+                      ("response.reasoning_summary_text.delta", "hmm"),
+                      ("response.output_text.delta", "!")]
+    seqs = [e["sequence_number"] for _, e in events]
+    assert seqs == list(range(2, 2 + len(seqs)))  # after created and in_progress
+
+    messages = MessagesStream("m")
+    messages.start()
+    events = _frames(messages.encode([(CONTENT, "a"), (CONTENT, "b"), (CONTENT, "c")]))
+    assert [e["delta"]["text"] for name, e in events if name == "content_block_delta"] == ["abc"]
