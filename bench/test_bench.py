@@ -201,7 +201,8 @@ def _face_stream(kind: str, fail: bool = False) -> bytes:
         enc: Any = ResponsesExchange(parsed.conv, parsed.settings).stream_encoder()
     else:
         enc = MessagesExchange(parse_messages_request(body)).stream_encoder()
-    raw = enc.start() + enc.encode([(REASONING, "think"), (CONTENT, "Hi"), (CONTENT, " there")])
+    raw = (enc.start() + enc.encode([(REASONING, "think"), (CONTENT, "Hi")])
+           + enc.encode([(CONTENT, " there")]))
     if fail:
         return raw + enc.fail(UpstreamError("boom"))
     return raw + enc.finish("stop", Usage(3, 2))
