@@ -124,6 +124,13 @@ def run(events: list[tuple[str, dict[str, Any]]], streaming: bool) -> tuple[str,
       ev("ping"), ev("foo"), ev("text", text="other", index=1), ev("text", text="y", index=0),
       ev("done"), ev("text", text="after done")], "xy", "xy"),
     ([ev("text", text=""), ev("text", text="a"), ev("text", text=""), ev("done")], "a", "a"),
+    # non-ASCII text (the sent text is kept as UTF-8): an extension sends only its tail
+    ([ev("text", text="Ça "), ev("text", text="va 😀"), ev("replace_response", text="Ça va 😀 ✓"),
+      ev("done")], "Ça va 😀 ✓", "Ça va 😀 ✓"),
+    ([ev("text", text="é"), ev("replace_response", text="e"), ev("done")], "é\n\ne", "e"),
+    # a lone surrogate (possible with the standard library's JSON parser) is no error
+    ([ev("text", text="a\ud83d"), ev("replace_response", text="a\ud83d!"), ev("done")],
+     "a\ud83d!", "a\ud83d!"),
 ])
 def test_event_sequences(events: list[Any], stream_text: str, final_text: str) -> None:
     assert run(events, streaming=True)[0] == stream_text

@@ -22,6 +22,7 @@ __all__ = ["DONE", "KEEPALIVE", "ChatExchange", "ChunkEncoder", "completion_id",
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
+_CHOICE = b',"choices":[{"index":0,"delta":{'
 
 
 def completion_id() -> str:
@@ -32,18 +33,19 @@ def completion_id() -> str:
 class ChunkEncoder:
     """Renders ``data: {chat.completion.chunk}\\n\\n`` frames for one response."""
 
-    __slots__ = ("_head", "_prefix", "_tail", "created", "id", "model", "wants_usage")
+    # Only the rendered prefix is kept (id, created and model are in it): an open stream
+    # holds one bytes object, not the same text three ways.
+    __slots__ = ("_prefix", "wants_usage")
+
+    _tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 
     def __init__(self, id: str, created: int, model: str, *, usage: bool = False) -> None:
-        self.id, self.created, self.model = id, created, model
         self.wants_usage = usage  #: a final usage chunk (``stream_options.include_usage``)
         head = dumps({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
             "system_fingerprint": None,
         })[:-1]
-        self._head = b"data: " + head
-        self._prefix = self._head + b',"choices":[{"index":0,"delta":{'
-        self._tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+        self._prefix = b"data: " + head + _CHOICE
 
     def role(self) -> bytes:
         return self._prefix + b'"role":"assistant","content":""' + self._tail
@@ -58,6 +60,8 @@ class ChunkEncoder:
 
     def encode(self, items: list[Out]) -> bytes:
         """Frames for a batch of output items; adjacent text of one kind shares a frame."""
+        if len(items) == 1 and items[0][0] == CONTENT:  # one read, one piece of text
+            return self._prefix + b'"content":' + dumps(items[0][1]) + self._tail
         frames: list[bytes] = []
         kind = -1
         texts: list[str] = []
@@ -99,7 +103,8 @@ class ChunkEncoder:
                 + b"}]}\n\n")
 
     def usage(self, usage: dict[str, Any]) -> bytes:
-        return self._head + b',"choices":[],"usage":' + dumps(usage) + b"}\n\n"
+        head = self._prefix[:-len(_CHOICE)]
+        return head + b',"choices":[],"usage":' + dumps(usage) + b"}\n\n"
 
     def finish(self, reason: str, usage: Usage | None) -> bytes:
         data = self.finish_chunk(reason)

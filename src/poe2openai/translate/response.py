@@ -69,7 +69,9 @@ class ResponseTranslator:
     def __init__(self, *, streaming: bool = True, stages: list[Stage] | None = None) -> None:
         self.streaming = streaming
         self.stages: list[Stage] = stages or []
-        self._sent: list[str] = []  # content given out so far, for replace_response
+        # The content given out so far, for replace_response: UTF-8 in one buffer, not a
+        # str per event (a str costs ~60 bytes beside its text, for every open stream).
+        self._sent = bytearray()
         self._replacement: str | None = None
         self.done = False  #: the answer is complete (done or error seen)
         self.finish_reason = "stop"
@@ -91,7 +93,7 @@ class ResponseTranslator:
                 if self._replacement is not None:
                     self._flush_replacement(out)
                 if text and isinstance(text, str):
-                    self._sent.append(text)
+                    self._sent += text.encode("utf-8", "surrogatepass")
                     out.append((CONTENT, text))
             elif name == "replace_response":
                 text = data.get("text")
@@ -131,7 +133,7 @@ class ResponseTranslator:
             self._flush_replacement(out)
         for item in items:
             if item[0] == CONTENT:
-                self._sent.append(item[1])
+                self._sent += item[1].encode("utf-8", "surrogatepass")
         out += items
 
     @property
@@ -181,9 +183,9 @@ class ResponseTranslator:
     def _flush_replacement(self, out: list[Out]) -> None:
         new = self._replacement or ""
         self._replacement = None
-        sent = "".join(self._sent)
-        if new.startswith(sent):
-            tail = new[len(sent):]
+        sent, raw = self._sent, new.encode("utf-8", "surrogatepass")
+        if raw.startswith(sent):  # as new.startswith(the sent text): UTF-8 is prefix-free
+            tail = raw[len(sent):].decode("utf-8", "surrogatepass")
         elif self.streaming:
             if sent:
                 # Text already streamed cannot be taken back: append the replacement's
@@ -194,7 +196,7 @@ class ResponseTranslator:
         else:
             out.append((RESET,))
             tail = new
-        self._sent = [new]
+        self._sent = bytearray(raw)
         if tail:
             out.append((CONTENT, tail))
 
