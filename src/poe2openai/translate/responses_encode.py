@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import ProxyError
 from ..jsonlib import JSONDecodeError, dumps, loads
 from .conversation import Conversation, ToolCall, Turn, Usage
-from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out, add_text
 
 __all__ = ["KEEPALIVE", "ResponseSettings", "ResponsesExchange", "ResponsesStream",
            "new_id", "output_turns", "usage_object"]
@@ -197,7 +197,7 @@ class ResponsesStream:
                 cur = self._current
                 if cur is None or cur.kind != kind:
                     cur = self._open_text(kind, frames)
-                cur.parts.append(text)
+                add_text(cur.parts, text)
                 if kind == CONTENT:
                     frames.append(self._text_delta(cur, text))
                 else:
