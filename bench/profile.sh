@@ -1,5 +1,5 @@
 #!/bin/sh
-# Profile poe2openai's hot path: scenario b (50 streaming clients) against the product, with
+# Profile poe2openai's hot path: scenario i (500 streams, one Poe event per read) against the product, with
 # py-spy attached to the product process for the measured phase. Writes
 #   bench/results/profile.svg          flame graph (open in a browser)
 #   bench/results/profile.top.txt      busy time by area, top functions (self and inclusive)

@@ -3,7 +3,7 @@
     python bench/run.py                      # full run (~5 min), writes bench/results/latest.md/.json
     python bench/run.py --quick              # ~1 min, small numbers
     python bench/run.py --scenarios a,b --targets reference,product --out /tmp/x.md
-    python bench/run.py --profile            # scenario b against the product under py-spy
+    python bench/run.py --profile            # scenario i against the product under py-spy
 
 Every (scenario, target) pair gets fresh processes: a fake Poe (bench/upstream.py), the
 target (the fake itself for "direct", bench/reference.py, or ``python -m poe2openai`` from
@@ -890,7 +890,7 @@ def main() -> int:
     p.add_argument("--profile", action="store_true",
                    help="attach py-spy to the target during the load: writes <out>.svg "
                         "(flame graph), <out>.stacks.txt (collapsed stacks) and "
-                        "<out>.top.txt (summary); defaults to scenario b, the product, "
+                        "<out>.top.txt (summary); defaults to scenario i, the product, "
                         "and --out bench/results/profile.md")
     p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     p.add_argument("--render", metavar="JSON",
@@ -902,7 +902,7 @@ def main() -> int:
         print(f"Wrote {path.with_suffix('.md')}")
         return 0
     if args.profile and "--scenarios" not in " ".join(sys.argv):
-        args.scenarios = "b"
+        args.scenarios = "i"
     if args.profile and "--targets" not in " ".join(sys.argv):
         args.targets = "product"
     if args.profile and "--out" not in " ".join(sys.argv):
