@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -43,7 +42,7 @@ from ..translate.structured import (
     problem,
     repair_query,
 )
-from ..translate.usage import count_usage, upstream_usage
+from ..translate.usage import add_usage, count_usage, upstream_usage
 from .prepare import admitted, overhead_ms, prepare
 from .streams import StreamState
 
@@ -144,16 +143,6 @@ def _finish_reason(translator: ResponseTranslator, acc: Accumulator | None) -> s
     return translator.finish_reason
 
 
-def _add(total: Usage | None, usage: Usage | None) -> Usage | None:
-    """Usage over every Poe query of an answer (structured-output repairs count too)."""
-    if total is None or usage is None:
-        return usage or total
-    return Usage(total.input_tokens + usage.input_tokens,
-                 total.output_tokens + usage.output_tokens,
-                 total.reasoning_tokens + usage.reasoning_tokens,
-                 total.cached_tokens + usage.cached_tokens)
-
-
 def _unfixable(conv: Conversation, answer_text: str, why: str) -> ProxyError:
     what = describe(conv.output_format) if conv.output_format is not None else "JSON format"
     return StructuredOutputFailed(
@@ -214,7 +203,7 @@ async def _complete(request: web.Request, exchange: Exchange, conv: Conversation
     while True:  # one Poe query, more only to repair structured output
         stages = make_stages(conv, model)
         acc, reason, usage = await collect(request, conv, model, query, api_key, stages)
-        total = _add(total, usage)
+        total = add_usage(total, usage)
         if conv.output_format is None or acc.tool_calls:
             break
         stage = stages[-1]
@@ -334,7 +323,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                 break
             usage = (await _usage(query, translator, collected)
                      if collected is not None else None)
-            total = _add(total, usage)
+            total = add_usage(total, usage)
             if total is not None:
                 obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
             if fmt is None or (collected is not None and collected.tool_calls):
@@ -379,17 +368,29 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
     return resp  # type: ignore[return-value]
 
 
-@contextlib.asynccontextmanager
-async def _query(poe: PoeClient, model: ResolvedModel, query: dict[str, Any], api_key: str,
-                 obs: Observation | None) -> AsyncIterator[PoeStream]:
+class _query:  # lower case: used like the function it replaced
     """One Poe query; the time spent waiting on Poe (for its headers, then on every network
-    read: :attr:`PoeStream.waited`) is added to the request's observation at the end."""
-    asked = time.perf_counter()
-    async with poe.query(model.bot, query, api_key) as upstream:
+    read: :attr:`PoeStream.waited`) is added to the request's observation at the end. Not an
+    ``asynccontextmanager``: that would cost every open stream a generator frame, the
+    manager and the loop's weak reference to the generator (about 0.5 KB)."""
+
+    __slots__ = ("_obs", "_stream")
+
+    def __init__(self, poe: PoeClient, model: ResolvedModel, query: dict[str, Any],
+                 api_key: str, obs: Observation | None) -> None:
+        # The query is serialised now and sent on entry; the stream keeps neither.
+        self._stream = poe.query(model.bot, query, api_key)
+        self._obs = obs
+
+    async def __aenter__(self) -> PoeStream:
+        asked = time.perf_counter()
+        upstream = await self._stream.__aenter__()
         upstream.waited += time.perf_counter() - asked
-        try:
-            yield upstream
-        finally:
-            if obs is not None:
-                obs.add_upstream(upstream.waited)
-                upstream.waited = 0.0
+        return upstream
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        upstream = self._stream
+        if self._obs is not None:
+            self._obs.add_upstream(upstream.waited)
+            upstream.waited = 0.0
+        await upstream.__aexit__(*exc_info)

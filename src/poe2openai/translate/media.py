@@ -47,6 +47,11 @@ class _File:
     shown: bool = False
 
 
+#: The shared empty state of a stage that has seen no file (see ``MediaStage.__init__``).
+_NO_FILES: Final[dict[str, _File]] = {}
+_NO_TEXT: Final[list[str]] = []
+
+
 class MediaStage:
     """Resolves ``inline_ref`` references and lists unreferenced files (see module docs)."""
 
@@ -54,10 +59,13 @@ class MediaStage:
 
     def __init__(self) -> None:
         self.active = True
-        self._files: dict[str, _File] = {}  # by URL, in arrival order
-        self._by_ref: dict[str, _File] = {}
+        # Most answers have no file: until the first one, these are shared empty objects
+        # (never added to; :meth:`_add` gives the stage its own), not two dicts and a list
+        # for every open stream.
+        self._files: dict[str, _File] = _NO_FILES  # by URL, in arrival order
+        self._by_ref: dict[str, _File] = _NO_FILES
         self._held = ""  # a possibly incomplete reference at the end of the text
-        self._text: list[str] = []  # content since the first file, to spot URLs shown as is
+        self._text: list[str] = _NO_TEXT  # content since the first file, to spot URLs shown
         self._last = ""  # the last two characters of the content
 
     def feed(self, items: list[Out]) -> list[Out]:
@@ -114,6 +122,8 @@ class MediaStage:
             return
         if scheme not in ("http", "https"):
             return
+        if self._files is _NO_FILES:
+            self._files, self._by_ref, self._text = {}, {}, []
         f = self._files.get(url)
         if f is None:
             f = self._files[url] = _File(url, content_type, name)

@@ -23,7 +23,7 @@ from ..jsonlib import dumps_str
 from .conversation import Usage
 from .items import Accumulator
 
-__all__ = ["Counter", "chat_usage", "count_tokens", "count_usage", "prompt_tokens",
+__all__ = ["Counter", "add_usage", "chat_usage", "count_tokens", "count_usage", "prompt_tokens",
            "query_prompt_tokens", "upstream_usage"]
 
 #: Per-message overhead of the chat format, as OpenAI documents for its models.
@@ -65,6 +65,16 @@ def count_usage(query: dict[str, Any], acc: Accumulator, count: Counter = count_
     answer = count("".join(acc.content)) + sum(
         count(c["function"]["name"]) + count(c["function"]["arguments"]) for c in acc.tool_calls)
     return Usage(prompt, answer + thinking, thinking)
+
+
+def add_usage(total: Usage | None, usage: Usage | None) -> Usage | None:
+    """Usage over every Poe query of an answer (structured-output repairs count too)."""
+    if total is None or usage is None:
+        return usage or total
+    return Usage(total.input_tokens + usage.input_tokens,
+                 total.output_tokens + usage.output_tokens,
+                 total.reasoning_tokens + usage.reasoning_tokens,
+                 total.cached_tokens + usage.cached_tokens)
 
 
 def chat_usage(usage: Usage) -> dict[str, Any]:
