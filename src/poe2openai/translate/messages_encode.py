@@ -79,6 +79,12 @@ def _event(type: str, data: dict[str, Any]) -> bytes:
     return b"event: " + type.encode() + b"\ndata: " + dumps(data) + b"\n\n"
 
 
+def _text_delta(index: int, text: str) -> bytes:
+    """A ``text_delta``: what :func:`_event` writes, byte for byte, without a dict per chunk."""
+    return (b'event: content_block_delta\ndata: {"index":%d,"delta":{"type":"text_delta",'
+            b'"text":%b},"type":"content_block_delta"}\n\n' % (index, dumps(text)))
+
+
 class MessagesStream:
     wants_usage = True
 
@@ -98,6 +104,9 @@ class MessagesStream:
         return _event("message_start", {"message": message}) + KEEPALIVE
 
     def encode(self, items: list[Out]) -> bytes:
+        if len(items) == 1 and self._open == CONTENT and items[0][0] == CONTENT:
+            # One read, one piece of text, in the open text block: the usual case.
+            return _text_delta(self._index, items[0][1]) if items[0][1] else b""
         frames: list[bytes] = []
         n = len(items)
         i = 0
@@ -124,11 +133,7 @@ class MessagesStream:
                     frames.append(_event("content_block_start",
                                          {"index": self._index, "content_block": block}))
                 if kind == CONTENT:
-                    # What _event writes, byte for byte, without a dict per chunk.
-                    frames.append(b'event: content_block_delta\ndata: {"index":%d,"delta":'
-                                  b'{"type":"text_delta","text":%b},'
-                                  b'"type":"content_block_delta"}\n\n'
-                                  % (self._index, dumps(text)))
+                    frames.append(_text_delta(self._index, text))
                 else:
                     self._thinking.append(text)
                     frames.append(_event("content_block_delta", {"index": self._index, "delta": {

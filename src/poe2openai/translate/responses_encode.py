@@ -178,6 +178,14 @@ class ResponsesStream:
                 + self._event("response.in_progress", response=self.response))
 
     def encode(self, items: list[Out]) -> bytes:
+        cur = self._current
+        if len(items) == 1 and cur is not None and items[0][0] == cur.kind == CONTENT:
+            # One read, one piece of text, in the open message: the usual case.
+            text = items[0][1]
+            if not text:
+                return b""
+            add_text(cur.parts, text)
+            return self._text_delta(cur, text)
         frames: list[bytes] = []
         n = len(items)
         i = 0
