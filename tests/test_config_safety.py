@@ -18,9 +18,9 @@ from aiohttp import encode_basic_auth
 from aiohttp.test_utils import TestClient
 
 from poe2openai import keys
-from poe2openai.modelconfig import MAX_DEPTH
 from poe2openai.modelfile import MAX_FILE_SIZE
 from poe2openai.registry import ModelRegistry
+from poe2openai.yamlload import MAX_DEPTH
 from tests.fake_poe import FakePoe, done, text
 from tests.helpers import AUTH, chat_body
 from tests.yaml_cases import deep, laughs

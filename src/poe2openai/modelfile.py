@@ -17,8 +17,9 @@ from .configfile import (
     read_snapshot,
     replace_if_unchanged,
 )
-from .modelconfig import ConfigError, LoadCancelled, ModelConfig, parse_yaml
+from .modelconfig import ConfigError, ModelConfig, parse_yaml
 from .yamledit import ConfigEdit
+from .yamlload import LoadCancelled
 
 __all__ = ["KEEP", "MAX_FILE_SIZE", "ConfigConflict", "decode", "default_text", "parse_file",
            "same_config", "save_file"]

@@ -31,9 +31,9 @@ from .modelconfig import (
     ModelEntry,
     custom_to_json,
     entry_to_json,
-    load_yaml,
     validate,
 )
+from .yamlload import load_yaml
 
 __all__ = ["ConfigEdit", "apply_config"]
 
