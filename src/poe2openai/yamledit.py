@@ -6,24 +6,17 @@ only what changed is touched: changed values are replaced in place, removed
 entries are deleted, new ones are appended; every other key, comment, quote
 style and the indentation stay as they were.
 
-ruamel keeps a comment that sits *between* two entries on the last leaf of the
-entry before it. Deleting that entry (or appending after it) would lose or
-misplace the comment, which usually describes what follows. The helpers below
-move those lines to the right place. Pure: text in, text out.
+Comments are kept with what they describe by the container edits of
+:mod:`.yamlnodes`. Pure: text in, text out.
 """
 
 from __future__ import annotations
 
-import io
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import CommentMark
-from ruamel.yaml.tokens import CommentToken
 
 from .modelconfig import (
     CustomModel,
@@ -34,223 +27,20 @@ from .modelconfig import (
     validate,
 )
 from .yamlload import load_yaml
+from .yamlnodes import (
+    Container,
+    add_at_end,
+    append,
+    delete,
+    dump,
+    guess_indent,
+    insert_after,
+)
 
 __all__ = ["ConfigEdit", "apply_config"]
 
 _ENTRY_DEFAULTS = entry_to_json(ModelEntry())
 
-Container = CommentedMap | CommentedSeq
-
-
-# --------------------------------------------------------------------------- comments
-
-
-def _token(text: str) -> CommentToken:
-    return CommentToken(text, CommentMark(0), None)
-
-
-def _post_index(container: Container) -> int:
-    return 0 if isinstance(container, CommentedSeq) else 2
-
-
-def _tail_slot(container: Container, key: Any) -> tuple[Container, Any]:
-    """The node whose trailing comment follows ``container[key]`` in the file."""
-    value = container[key]
-    if isinstance(value, CommentedMap) and len(value) and not value.fa.flow_style():
-        return _tail_slot(value, _last_key(value))
-    if isinstance(value, CommentedSeq) and len(value) and not value.fa.flow_style():
-        return _tail_slot(value, len(value) - 1)
-    return container, key
-
-
-def _get_post(container: Container, key: Any) -> CommentToken | None:
-    slot = container.ca.items.get(key)
-    if not slot:
-        return None
-    token = slot[_post_index(container)]
-    return token if isinstance(token, CommentToken) else None
-
-
-def _set_post(container: Container, key: Any, token: CommentToken | None) -> None:
-    slot = container.ca.items.get(key)
-    if slot is None:
-        if token is None:
-            return
-        slot = container.ca.items[key] = [None, None, None, None]
-    slot[_post_index(container)] = token
-    value = container[key]
-    if isinstance(value, CommentedMap | CommentedSeq) and not len(value):
-        # ruamel writes the comment after `{}`/`[]` from the collection's own slot.
-        value.ca.comment = [token, None]
-
-
-def _take_following(container: Container, key: Any) -> str:
-    """Cut the comment lines that follow ``container[key]`` (not its own end-of-line
-    comment) out of the file and return them."""
-    return _cut_following(*_tail_slot(container, key))
-
-
-def _cut_following(owner: Any, leaf: Any) -> str:
-    """Cut the comment lines after the end-of-line comment of ``owner[leaf]``."""
-    token = _get_post(owner, leaf)
-    if token is None or not isinstance(token.value, str):
-        return ""
-    text = token.value
-    newline = text.find("\n")
-    if newline < 0:
-        return ""
-    own, following = text[: newline + 1], text[newline + 1 :]
-    if own.strip():
-        token.value = own
-    else:
-        _set_post(owner, leaf, None)
-    return following
-
-
-def _give_following(container: Container, key: Any, following: str) -> None:
-    """Put comment lines after ``container[key]`` (after its own comment, if any)."""
-    if not following:
-        return
-    owner, leaf = _tail_slot(container, key)
-    token = _get_post(owner, leaf)
-    if token is not None and isinstance(token.value, str):
-        token.value = token.value + ("" if token.value.endswith("\n") else "\n") + following
-    else:
-        _set_post(owner, leaf, _token("\n" + following))
-
-
-_UNKNOWN: Any = object()
-
-
-def _last_key(container: CommentedMap) -> Any:
-    """The last key, in O(1) (a CommentedMap iterates in its OrderedDict order)."""
-    return next(OrderedDict.__reversed__(container))
-
-
-def _delete(container: Container, key: Any, parent: tuple[Container, Any] | None,
-            previous: Any = _UNKNOWN) -> None:
-    """Delete an entry, keeping the comment lines that followed it. ``previous``:
-    the key before ``key`` (None: it is the first), when the caller knows it."""
-    following = _take_preceding(container, key) + _take_following(container, key)
-    if isinstance(container, CommentedMap):
-        if previous is _UNKNOWN:
-            keys = list(container.keys())
-            pos = keys.index(key)
-            previous = keys[pos - 1] if pos > 0 else None
-            has_previous = pos > 0
-        else:
-            has_previous = previous is not None
-        del container[key]
-        container.ca.items.pop(key, None)
-    else:
-        pos = int(key)
-        del container[pos]
-        previous = pos - 1
-        has_previous = pos > 0
-    if not len(container):
-        # Written as `{}` / `[]`; flow style also makes ruamel put a comment that
-        # follows it after the brackets rather than between key and brackets.
-        container.fa.set_flow_style()
-        # Comment lines that stood above the first entry go below the brackets.
-        following = _take_leading(container, parent) + following
-    if not following.strip():
-        return
-    if has_previous:
-        _give_following(container, previous, following)
-    elif len(container) and isinstance(container, CommentedMap):
-        first = next(iter(container.keys()))
-        slot = container.ca.items.setdefault(first, [None, None, None, None])
-        pre = slot[1] if isinstance(slot[1], list) else []
-        slot[1] = [_token(following), *pre]
-    elif len(container):
-        slot = container.ca.items.setdefault(0, [None, None, None, None])
-        pre = slot[1] if isinstance(slot[1], list) else []
-        slot[1] = [_token(following), *pre]
-    elif parent is not None:
-        pc, pk = parent
-        token = _get_post(pc, pk)
-        if token is not None and isinstance(token.value, str):
-            token.value += following
-        else:
-            token = _token("\n" + following)
-        _set_post(pc, pk, token)
-
-
-def _take_preceding(container: Container, key: Any) -> str:
-    """Cut the comment lines ruamel keeps as "before this entry" (they are kept
-    when the entry goes: a comment is never dropped)."""
-    slot = container.ca.items.get(key)
-    if not slot or not isinstance(slot[1], list):
-        return ""
-    tokens, slot[1] = slot[1], None
-    return "".join(t.value for t in tokens if isinstance(getattr(t, "value", None), str))
-
-
-def _take_leading(container: Container, parent: tuple[Container, Any] | None) -> str:
-    """Cut the comment lines that sit above a collection's first entry."""
-    tokens: list[Any] = []
-    comment = getattr(container.ca, "comment", None)
-    if isinstance(comment, list) and len(comment) > 1 and isinstance(comment[1], list):
-        tokens = comment[1]
-        comment[1] = None
-    if parent is not None and isinstance(parent[0], CommentedMap):
-        slot = parent[0].ca.items.get(parent[1])
-        if slot and isinstance(slot[3], list):
-            tokens = tokens or slot[3]
-            slot[3] = None
-    text = ""
-    for token in tokens:
-        value = getattr(token, "value", None)
-        if isinstance(value, str):
-            indent = getattr(token, "column", 0) or 0
-            text += (" " * indent if value.startswith("#") else "") + value
-    return text
-
-
-def _append(container: Container, key: Any, value: Any,
-            parent: tuple[Container, Any] | None) -> None:
-    """Append an entry at the end; comment lines that followed the old last entry
-    (they describe what comes after this block) move below the new one."""
-    if len(container):
-        last = _last_key(container) if isinstance(container, CommentedMap) \
-            else len(container) - 1
-        following = _take_following(container, last)
-    elif parent is not None:
-        following = _take_following_direct(*parent)
-    else:
-        following = ""
-    if isinstance(container, CommentedMap):
-        container[key] = value
-    else:
-        container.append(value)
-        key = len(container) - 1
-    _give_following(container, key, following)
-
-
-def _take_following_direct(container: Container, key: Any) -> str:
-    """Like :func:`_take_following` for an empty collection's own key."""
-    return _cut_following(container, key)
-
-
-def _add_at_end(doc: CommentedMap, key: str, value: Any) -> None:
-    """A new top-level key at the end of the file. Comment lines already at the
-    end stay above it: they usually document it, as in the shipped template."""
-    end = getattr(doc.ca, "end", None)
-    if end and len(doc):
-        text = "".join(t.value for t in end if isinstance(getattr(t, "value", None), str))
-        doc.ca.end = []
-        _give_following(doc, _last_key(doc), text)
-    doc[key] = value
-
-
-def _insert_after(container: CommentedMap, after: Any, key: Any, value: Any) -> None:
-    keys = list(container.keys())
-    if after not in keys or after == keys[-1]:
-        container[key] = value
-        return
-    following = _take_following(container, after)
-    container.insert(keys.index(after) + 1, key, value)
-    _give_following(container, key, following)
 
 
 # --------------------------------------------------------------------------- values
@@ -286,13 +76,13 @@ def _set_field(node: CommentedMap, key: str, new: Any, old: Any, default: Any,
         return
     if new == default or new is None:
         if key in node:
-            _delete(node, key, parent)
+            delete(node, key, parent)
         return
     if key in node:
         node[key] = _block(new)
     else:
         _ensure_block(node)
-        _append(node, key, _block(new), parent)
+        append(node, key, _block(new), parent)
 
 
 def _entry_fields(entry: ModelEntry) -> dict[str, Any]:
@@ -317,7 +107,7 @@ def _update_entry(models: CommentedMap, key: str, old: ModelEntry | None, new: M
             models[key] = value
         else:
             _ensure_block(models)
-            _append(models, key, value, parent)
+            append(models, key, value, parent)
         return
     before = _entry_fields(old) if old is not None else dict(_ENTRY_DEFAULTS)
     for name, v in fields.items():
@@ -338,7 +128,7 @@ def _update_customs(doc: CommentedMap, old: tuple[CustomModel, ...],
         if "custom_models" in doc:
             doc["custom_models"] = seq
         else:
-            _add_at_end(doc, "custom_models", seq)
+            add_at_end(doc, "custom_models", seq)
         old = ()
     seq = doc["custom_models"]
     before = {c.id: c for c in old}
@@ -347,7 +137,7 @@ def _update_customs(doc: CommentedMap, old: tuple[CustomModel, ...],
         item = seq[index]
         item_id = item.get("id") if isinstance(item, Mapping) else item
         if not isinstance(item_id, str) or str(item_id) not in wanted:
-            _delete(seq, index, (doc, "custom_models"))
+            delete(seq, index, (doc, "custom_models"))
     present: set[str] = set()
     for index, item in enumerate(list(seq)):
         item_id = str(item.get("id") if isinstance(item, Mapping) else item)
@@ -365,7 +155,7 @@ def _update_customs(doc: CommentedMap, old: tuple[CustomModel, ...],
         if model.id not in present:
             _ensure_block(seq)
             fields = {k: v for k, v in _custom_fields(model).items() if v is not None}
-            _append(seq, None, _block_map(fields), (doc, "custom_models"))
+            append(seq, None, _block_map(fields), (doc, "custom_models"))
 
 
 def _top_scalar(doc: CommentedMap, key: str, new: Any, old: Any, default: Any,
@@ -374,71 +164,16 @@ def _top_scalar(doc: CommentedMap, key: str, new: Any, old: Any, default: Any,
         return
     if key in doc:
         if new is None:
-            _delete(doc, key, None)
+            delete(doc, key, None)
         else:
             doc[key] = new
         return
     if new is None or new == default:
         return
     if after is not None and after in doc:
-        _insert_after(doc, after, key, new)
+        insert_after(doc, after, key, new)
     else:
-        _add_at_end(doc, key, new)
-
-
-# --------------------------------------------------------------------------- layout
-
-
-def _guess_indent(doc: Any, text: str) -> tuple[int, int, int]:
-    """(mapping indent, sequence indent, dash offset) as the file already uses them."""
-    mapping, sequence, offset = 2, 4, 2
-    lines = text.splitlines()
-
-    def first_block_map(node: Any) -> tuple[Any, Any] | None:
-        if isinstance(node, CommentedMap):
-            for k, v in node.items():
-                if isinstance(v, CommentedMap) and len(v) and not v.fa.flow_style():
-                    return node, k
-                found = first_block_map(v)
-                if found:
-                    return found
-        return None
-
-    found = first_block_map(doc)
-    if found:
-        parent, key = found
-        try:
-            child = parent[key]
-            col = child.lc.key(next(iter(child.keys())))[1] - parent.lc.key(key)[1]
-            if 1 <= col <= 8:
-                mapping = col
-        except (AttributeError, KeyError, TypeError, IndexError, StopIteration):
-            pass
-    if isinstance(doc, CommentedMap):
-        for k, v in doc.items():
-            if isinstance(v, CommentedSeq) and len(v) and not v.fa.flow_style():
-                try:
-                    line, col = v.lc.item(0)
-                    dash = lines[line].index("-")
-                    base = doc.lc.key(k)[1]
-                    if 0 <= dash - base <= 8 and col > dash:
-                        offset = dash - base
-                        sequence = col - base
-                except (AttributeError, KeyError, TypeError, IndexError, ValueError):
-                    pass
-                break
-    return mapping, max(sequence, offset + 2), offset
-
-
-def _dump(doc: Any, indent: tuple[int, int, int]) -> str:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    mapping, sequence, offset = indent
-    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-    out = io.StringIO()
-    yaml.dump(doc, out)
-    return out.getvalue()
+        add_at_end(doc, key, new)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -472,7 +207,7 @@ class ConfigEdit:
             if prefix and not prefix.endswith("\n"):
                 prefix += "\n"
             doc = CommentedMap()
-        indent = _guess_indent(doc, text)
+        indent = guess_indent(doc, text)
 
         _top_scalar(doc, "enable", new.enable, old.enable, False, None)
         _top_scalar(doc, "allow_unlisted", new.allow_unlisted, old.allow_unlisted, True,
@@ -485,12 +220,12 @@ class ConfigEdit:
                 if "models" in doc:
                     doc["models"] = models
                 else:
-                    _add_at_end(doc, "models", models)
+                    add_at_end(doc, "models", models)
             order = list(models)
             # From the end, so the key before each one is still there when it goes.
             for pos in reversed(range(len(order))):
                 if order[pos] not in new.models:
-                    _delete(models, order[pos], (doc, "models"),
+                    delete(models, order[pos], (doc, "models"),
                             order[pos - 1] if pos else None)
             for key, entry in new.models.items():
                 _update_entry(models, key, old.models.get(key), entry, (doc, "models"))
@@ -501,7 +236,7 @@ class ConfigEdit:
         if was_empty and not len(doc):
             return text, validate(None, source=self.source)  # still nothing but comments
         result = validate(doc, source=self.source)
-        out = prefix + _dump(doc, indent)
+        out = prefix + dump(doc, indent)
         if out.endswith("\n\n") and not text.endswith("\n\n"):
             out = out.rstrip("\n") + "\n"
         return out, result
