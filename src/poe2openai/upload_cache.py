@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-__all__ = ["FILE_NAME", "NOMINAL_URL_SIZE", "CachedUpload", "UploadCache", "cache_key",
+__all__ = ["FILE_NAME", "NOMINAL_URL_SIZE", "CacheLimits", "CachedUpload", "UploadCache",
+           "cache_key",
            "user_hash"]
 
 log = logging.getLogger(__name__)
@@ -72,33 +73,48 @@ def cache_key(user: str, kind: str, identity: str) -> str:
     return hashlib.sha256(f"{user}\0{kind}\0{identity}".encode()).hexdigest()
 
 
-class UploadCache:
-    """The upload cache of one server process (see the module docs)."""
+class CacheLimits:
+    """What every upload cache (this one, and Redis's in ``cluster/uploads.py``) has: its
+    limits, whether it is on, and its hit and miss counts for ``/metrics``."""
 
-    def __init__(self, path: Path, ttl_seconds: int, size_mb: int) -> None:
-        self.path = path
+    def __init__(self, ttl_seconds: int, size_mb: int) -> None:
         self.ttl = ttl_seconds
         self.budget = size_mb * (1 << 20)
         self.enabled = ttl_seconds > 0 and size_mb > 0
-        self._conn: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self.hits = 0  #: lookups that found a live entry (for /metrics)
+        self.hits = 0  #: lookups that found a live entry
         self.misses = 0
 
-    async def get(self, key: str) -> CachedUpload | None:
-        """The live entry for ``key`` (its last use is refreshed), or ``None``."""
-        if not self.enabled:
-            return None
-        found: CachedUpload | None = await self._run(self._get, None, key, time.time())
+    def fits(self, size: int) -> bool:
+        """Whether an upload of ``size`` bytes may be stored."""
+        return self.enabled and size <= self.budget
+
+    def counted(self, found: CachedUpload | None) -> CachedUpload | None:
+        """``found``, counted as a hit or a miss."""
         if found is None:
             self.misses += 1
         else:
             self.hits += 1
         return found
 
+
+class UploadCache(CacheLimits):
+    """The upload cache of one server process (see the module docs)."""
+
+    def __init__(self, path: Path, ttl_seconds: int, size_mb: int) -> None:
+        super().__init__(ttl_seconds, size_mb)
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def get(self, key: str) -> CachedUpload | None:
+        """The live entry for ``key`` (its last use is refreshed), or ``None``."""
+        if not self.enabled:
+            return None
+        return self.counted(await self._run(self._get, None, key, time.time()))
+
     async def put(self, key: str, url: str, mime: str, size: int) -> None:
         """Remember an upload; evicts expired, then least recently used entries."""
-        if not self.enabled or size > self.budget:
+        if not self.fits(size):
             return
         await self._run(self._put, None, key, url, mime, max(0, size), time.time())
 

@@ -17,7 +17,7 @@ import logging
 from typing import Final
 
 from ..jsonlib import dumps, loads
-from ..upload_cache import CachedUpload
+from ..upload_cache import CachedUpload, CacheLimits
 from .link import PREFIX, RedisLink, Script, SharedStateDown
 
 __all__ = ["SharedUploadCache"]
@@ -76,16 +76,12 @@ return 1
 """)
 
 
-class SharedUploadCache:
+class SharedUploadCache(CacheLimits):
     """The upload cache of every instance (see the module docs)."""
 
     def __init__(self, link: RedisLink, ttl_seconds: int, size_mb: int) -> None:
+        super().__init__(ttl_seconds, size_mb)
         self.link = link
-        self.ttl = ttl_seconds
-        self.budget = size_mb * (1 << 20)
-        self.enabled = ttl_seconds > 0 and size_mb > 0
-        self.hits = 0  #: lookups that found a live entry (for /metrics)
-        self.misses = 0
 
     async def get(self, key: str) -> CachedUpload | None:
         """The live entry for ``key`` (its last use is refreshed), or ``None``."""
@@ -102,15 +98,11 @@ class SharedUploadCache:
                 found = CachedUpload(str(data["url"]), str(data["mime"]), int(data["size"]))
             except (ValueError, KeyError, TypeError):
                 log.warning("An upload cache entry in Redis cannot be read; uploading again")
-        if found is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return found
+        return self.counted(found)
 
     async def put(self, key: str, url: str, mime: str, size: int) -> None:
         """Remember an upload; evicts expired, then least recently used entries."""
-        if not self.enabled or size > self.budget:
+        if not self.fits(size):
             return
         size = max(0, size)
         value = dumps({"url": url, "mime": mime, "size": size})
