@@ -249,3 +249,30 @@ def test_profile_summary_groups_samples(tmp_path: Path) -> None:
     assert " 30.0%  aiohttp" in text
     assert " 10.0%  proxy / netrc lookups" in text
     assert "_stream (poe2openai/api/serving.py)" in text
+
+
+def _rec(target: str, cpu: float, fake: float, rss: float | None = None, **kw: Any
+         ) -> dict[str, Any]:
+    return {"scenario": "i", "target": target, "cpu_per_1k_chunks_s": cpu,
+            "cpu_vs_fake": cpu / fake, "rss_per_stream_kb": rss, "errors": 0,
+            "ttfc_p50_ms": kw.get("ttfc", 2.0), "startup_ms": 300, "idle_rss_kb": 40_000}
+
+
+def test_repeats_report_the_median_attempt_in_fake_poe_units() -> None:
+    attempts = [_rec("product", 0.060, 1.0), _rec("product", 0.050, 2.0),
+                _rec("product", 0.070, 1.0)]
+    # By CPU / fake CPU: 0.06, 0.025, 0.07 -> the median is the first attempt.
+    assert run.pick(attempts)["cpu_per_1k_chunks_s"] == 0.060
+    failed = [*attempts, {**_rec("product", 0.04, 1.0), "errors": 3}]
+    assert run.pick(failed)["errors"] == 3  # a failed attempt is never hidden
+
+
+def test_targets_compare_per_event_cpu_and_memory_with_the_reference() -> None:
+    data = {"scenarios": {"i": {"delay_ms": 50, "hold": 500, "face": "responses"}},
+            "results": [_rec("product", 0.066, 1.0, 33.0), _rec("reference", 0.060, 1.0, 30.0)]}
+    by = {(r["scenario"], r["target"]): r for r in data["results"]}
+    rows = "\n".join(run.targets(data, by))
+    assert "| i (Responses): CPU per upstream event" in rows
+    assert "| 1.10× | 1× | **no** |" in rows  # CPU and RSS are both 1.10x
+    assert "| start-up to /healthz (s) | 0.30 s | 0.5 s | yes |" in rows
+    assert run.added_ratio(1.5, 1.0) == "1.50×" and run.added_ratio(1.0, 0.0) == "ref +0"
