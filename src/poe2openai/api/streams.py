@@ -59,22 +59,32 @@ class ActiveStreams:
         limit = self.read_timeout
         while True:
             await asyncio.sleep(tick)
-            now = loop.time()
+            # First Poe's silences, with no await in between: a client that stops reading
+            # (its keep-alive write below waits for room) must not delay anyone's timeout.
             clock = perf_counter()
             for state in list(self.streams):
                 waiting = state.upstream.waiting
                 if waiting and clock - waiting > limit and not state.closing:
                     state.upstream.expire()  # its reader raises the timeout
-                    continue
+            now = loop.time()
+            for state in list(self.streams):
                 response = state.response
                 if response is None or now - state.last_write < self.interval or state.closing:
                     continue
                 state.last_write = now
                 try:
-                    await response.write(state.keepalive)
+                    # Bounded: a client that does not read holds up the others' keep-alives
+                    # for one tick at most.
+                    async with asyncio.timeout(tick):
+                        await response.write(state.keepalive)
+                except TimeoutError:
+                    pass
                 except (ConnectionResetError, RuntimeError):
-                    # The client left; its handler notices on its own next write or cancellation.
-                    self.discard(state)
+                    # The client left; its handler notices on its own next write or
+                    # cancellation. The answer stays registered (silence limit, shutdown).
+                    state.response = None
+                except Exception:  # pragma: no cover - a bug must not end every keep-alive
+                    log.exception("Sending a keep-alive failed")
 
     async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109
         """Let answers finish for up to ``timeout`` s, then end the rest cleanly."""
