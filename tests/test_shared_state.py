@@ -203,6 +203,17 @@ async def test_limits_hold_across_apps(shared: Make, tmp_path: Path) -> None:
     assert used == {"alice": 3, "bob": 2}
 
 
+async def test_keys_without_limits_are_counted_across_apps(shared: Make,
+                                                          tmp_path: Path) -> None:
+    _, key = create_key(tmp_path / FILE_NAME, "carol")  # no rpm, concurrency or daily
+    one, two = await shared(poe_api_key=SERVER_KEY), await shared(poe_api_key=SERVER_KEY)
+    for proxy in (one, two, one):
+        resp = await proxy.post("/v1/chat/completions", json=chat_body(), headers=bearer(key))
+        assert resp.status == 200
+    listing = await (await two.get("/admin/api/keys", headers=ADMIN)).json()
+    assert {k["name"]: k["used_today"] for k in listing["keys"]} == {"carol": 3}
+
+
 async def test_spacing_is_one_schedule_for_all_apps(shared: Make) -> None:
     """RATE_LIMIT_MS: the second request of a key waits for its turn whichever instance it
     reaches; one whose turn is more than 30 s away gets 429 at once."""

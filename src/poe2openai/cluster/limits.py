@@ -147,9 +147,8 @@ class SharedLimits:
 
     async def take(self, record: KeyRecord) -> str | None:
         """Check the limits and count one request (or raise); the slot's name, or None
-        when nothing was taken (no limits, or Redis away: let through)."""
-        if not (record.rpm or record.concurrency or record.daily):
-            return None
+        when nothing was taken (Redis away: let through). A key without limits is counted
+        too (the dashboard shows its use), as in :class:`~..team.limits.Limits`."""
         member = f"{self.link.process}:{next(self._ids)}"
         seed_day, seeds = self._seed
         try:
