@@ -317,6 +317,9 @@ async def test_codex_shaped_request(proxy: Proxy, fake_poe: FakePoe) -> None:
     ({"model": "m", "input": [{"role": "user", "content": [{"type": "vr"}]}]},
      "input[0].content[0].type"),
     ({"model": "m", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
+    # A type that is not a string is refused, not taken for a message because of its role.
+    ({"model": "m", "input": [{"type": ["message"], "role": "user", "content": "x"}]},
+     "input[0].type"),
     ({"model": "m", "input": "x", "tools": [{"type": "function"}]}, "tools[0].name"),
     ({"input": "x"}, "model"),
     ({"model": "m", "input": "x", "temperature": 7}, "temperature"),

@@ -207,9 +207,10 @@ def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
 def _item(conv: Conversation, item: Any, path: str, offer: ToolOffer) -> None:
     if not isinstance(item, dict):
         raise _fail(f"{path} must be an object.", path)
-    kind = kind_of(item.get("type"))
-    if kind is None and "role" in item:
-        kind = "message"
+    raw = item.get("type")
+    # An item without a type is a message when it has a role; a type that is not a string
+    # is refused below, never taken for one.
+    kind = "message" if raw is None and "role" in item else kind_of(raw)
     if kind == "message":
         _message(conv, item, path)
     elif kind in ("function_call", "custom_tool_call"):
@@ -249,7 +250,7 @@ def _item(conv: Conversation, item: Any, path: str, offer: ToolOffer) -> None:
         if not isinstance(extra, list):
             raise _fail(f"{path}.tools must be an array of tools.", f"{path}.tools")
         offer.add(extra, f"{path}.tools")
-    elif isinstance(kind, str) and kind in _IGNORED_ITEMS:
+    elif kind in _IGNORED_ITEMS:
         pass  # e.g. the bot's earlier reasoning: Poe takes no such input
     else:
         raise _fail(f"{path}.type {kind!r} is not a supported input item type.", f"{path}.type")
