@@ -14,7 +14,6 @@ link's warning (the answer has been given already).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import fields
 from typing import Any, Final
@@ -22,6 +21,7 @@ from typing import Any, Final
 from ..api.response_store import StoredResponse
 from ..jsonlib import dumps, loads
 from ..translate.conversation import ToolCall, Turn
+from ..upload_cache import user_hash
 from .link import PREFIX, RedisLink, Script, SharedStateDown, SharedStateUnavailable
 
 __all__ = ["SharedResponses", "decode", "encode"]
@@ -96,7 +96,7 @@ return 1
 
 
 def _owner(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
+    return user_hash(api_key)
 
 
 def encode(response: dict[str, Any], turns: list[Turn],

@@ -10,11 +10,11 @@ goes at once (fail open; see :mod:`.link`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 
 from ..api.ratelimit import MAX_WAIT, RateLimiter
 from ..errors import RateLimited
+from ..upload_cache import user_hash
 from .link import PREFIX, RedisLink, Script, SharedStateDown
 
 __all__ = ["SharedSpacing"]
@@ -41,7 +41,7 @@ class SharedSpacing(RateLimiter):
         """Wait for this key's turn (no-op when the limit is off)."""
         if self.interval <= 0:
             return
-        key = PREFIX + "space:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
+        key = PREFIX + "space:" + user_hash(api_key)[:32]
         try:
             delay_ms = int(await self.link.run("spacing", _BOOK, [key],
                                                [self._ms, int(MAX_WAIT * 1000)]))

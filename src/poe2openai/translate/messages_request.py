@@ -304,10 +304,10 @@ def _tools(raw: Any) -> tuple[list[dict[str, Any]], list[str], list[str]]:
         if kind is not None and not isinstance(kind, str):
             raise _fail(f"{where}.type must be a string.", f"{where}.type")
         if kind not in (None, "custom"):
-            if isinstance(kind, str) and kind.startswith("web_search"):
+            if kind.startswith("web_search"):
                 searches.append(where)
             else:
-                dropped.append(f"{where}({kind})" if isinstance(kind, str) else where)
+                dropped.append(f"{where}({kind})")
             continue
         name = tool.get("name")
         if not isinstance(name, str) or not name.strip():
