@@ -258,8 +258,10 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                 if state is None:
                     state = StreamState(None, upstream, loop.time(), exchange.keepalive)
                     streams.add(state)
-                else:
+                else:  # a structured-output repair: its query ends with the server too
                     state.upstream = upstream
+                    if state.closing:
+                        upstream.shut_down()
                 out: list[Out] = []
                 if resp is None:
                     # Hold the HTTP status back until Poe says something (or FIRST_BYTE_WAIT
