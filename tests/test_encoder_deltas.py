@@ -1,6 +1,6 @@
 """The per-chunk deltas of the Responses and Messages encoders are rendered from a prefix
 built once; they must be byte for byte what the general event renderer writes, for any text.
-Adjacent text items of one batch go out as one delta."""
+Adjacent text of one batch is one item out of the translator, so one delta on every face."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poe2openai.jsonlib import loads
+from poe2openai.translate.chunks import ChunkEncoder
 from poe2openai.translate.conversation import Conversation
-from poe2openai.translate.items import CONTENT, REASONING
+from poe2openai.translate.items import CONTENT, REASONING, TOOL_CALL, merge_text
 from poe2openai.translate.messages_encode import MessagesStream, _event
+from poe2openai.translate.response import ResponseTranslator
 from poe2openai.translate.responses_encode import ResponseSettings, ResponsesStream
 
 _TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40)
@@ -60,19 +62,25 @@ def test_messages_text_delta_is_the_general_rendering(text: str, index: int) -> 
         "content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": text}})
 
 
-def test_adjacent_text_of_a_batch_is_one_delta() -> None:
+def test_adjacent_text_of_a_batch_is_one_item_and_one_delta() -> None:
+    assert merge_text([(CONTENT, "Hel"), (CONTENT, "lo"), (REASONING, "hm"), (REASONING, "m"),
+                       (CONTENT, "!"), (TOOL_CALL, 0, "c", "f"), (CONTENT, "a")]) == [
+        (CONTENT, "Hello"), (REASONING, "hmm"), (CONTENT, "!"), (TOOL_CALL, 0, "c", "f"),
+        (CONTENT, "a")]
+    # Poe's events of one network read are one item out of the translator...
+    batch = [("text", {"text": "Hel"}), ("text", {"text": "lo"}), ("text", {"text": "!"})]
+    items = ResponseTranslator(streaming=True).feed(batch)
+    assert items == [(CONTENT, "Hello!")]
+    # ... and so one delta on every face.
     stream = _responses()
     stream.start()
-    events = _frames(stream.encode([(CONTENT, "Hel"), (CONTENT, "lo"), (REASONING, "hm"),
-                                    (REASONING, "m"), (CONTENT, "!")]))
-    deltas = [(name, e["delta"]) for name, e in events if name.endswith(".delta")]
-    assert deltas == [("response.output_text.delta", "Hello"),
-                      ("response.reasoning_summary_text.delta", "hmm"),
-                      ("response.output_text.delta", "!")]
-    seqs = [e["sequence_number"] for _, e in events]
-    assert seqs == list(range(2, 2 + len(seqs)))  # after created and in_progress
-
+    events = _frames(stream.encode(items))
+    assert [(n, e["delta"]) for n, e in events if n.endswith(".delta")] == [
+        ("response.output_text.delta", "Hello!")]
+    assert [e["sequence_number"] for _, e in events] == list(range(2, 2 + len(events)))
     messages = MessagesStream("m")
     messages.start()
-    events = _frames(messages.encode([(CONTENT, "a"), (CONTENT, "b"), (CONTENT, "c")]))
-    assert [e["delta"]["text"] for name, e in events if name == "content_block_delta"] == ["abc"]
+    events = _frames(messages.encode(items))
+    assert [e["delta"]["text"] for n, e in events if n == "content_block_delta"] == ["Hello!"]
+    chat = ChunkEncoder("chatcmpl-1", 1, "m")
+    assert chat.encode(items) == chat.content("Hello!")

@@ -256,7 +256,7 @@ def test_native_missing_ids_reused_index_late_name_and_empty_args() -> None:
 def test_native_content_deltas_are_content() -> None:
     tr = ResponseTranslator()
     out = tr.feed([chunk({"content": "Hel"}), chunk({"content": "lo"}), ("done", {})])
-    assert out == [(CONTENT, "Hel"), (CONTENT, "lo")]
+    assert out == [(CONTENT, "Hello")]  # one batch: adjacent text is one item
     assert tr.finish_reason == "stop"
 
 

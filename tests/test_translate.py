@@ -159,7 +159,7 @@ def chunks(raw: bytes) -> list[Any]:
 
 def test_chunk_encoder_bytes() -> None:
     enc = ChunkEncoder("chatcmpl-1", 1700000000, "my-model")
-    frames = chunks(enc.role() + enc.encode([(CONTENT, "a"), (CONTENT, "b\n\"")])
+    frames = chunks(enc.role() + enc.encode([(CONTENT, "ab\n\"")])
                     + enc.finish_chunk("stop") + enc.usage({"total_tokens": 3}) + DONE)
     base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000,
             "model": "my-model", "system_fingerprint": None}

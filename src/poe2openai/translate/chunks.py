@@ -59,44 +59,27 @@ class ChunkEncoder:
         return self._prefix + b'"reasoning_content":' + dumps(text) + self._tail
 
     def encode(self, items: list[Out]) -> bytes:
-        """Frames for a batch of output items; adjacent text of one kind shares a frame."""
+        """Frames for a batch of output items, one per item (adjacent text is one item
+        already: :func:`~.items.merge_text`)."""
         if len(items) == 1 and items[0][0] == CONTENT:  # one read, one piece of text
-            return self._prefix + b'"content":' + dumps(items[0][1]) + self._tail
+            return self.content(items[0][1])
         frames: list[bytes] = []
-        kind = -1
-        texts: list[str] = []
         for item in items:
             k = item[0]
-            if k == kind:
-                texts.append(item[1])
-                continue
-            if texts:
-                frames.append(self._text_frame(kind, texts))
-                texts = []
-            kind = k
-            if k == CONTENT or k == REASONING:
-                texts.append(item[1])
+            if k == CONTENT:
+                frames.append(self.content(item[1]))
+            elif k == REASONING:
+                frames.append(self.reasoning(item[1]))
             elif k == TOOL_CALL:
                 call = {"index": item[1], "id": item[2], "type": "function",
                         "function": {"name": item[3], "arguments": ""}}
                 frames.append(self._prefix + b'"tool_calls":[' + dumps(call) + b"]" + self._tail)
-                kind = -1
             elif k == TOOL_ARGS:
                 frag = {"index": item[1], "function": {"arguments": item[2]}}
                 frames.append(self._prefix + b'"tool_calls":[' + dumps(frag) + b"]" + self._tail)
-                kind = -1
             elif k == ERROR:
                 frames.append(self.error(item[1]))
-                kind = -1
-            else:
-                kind = -1
-        if texts:
-            frames.append(self._text_frame(kind, texts))
         return frames[0] if len(frames) == 1 else b"".join(frames)
-
-    def _text_frame(self, kind: int, texts: list[str]) -> bytes:
-        text = texts[0] if len(texts) == 1 else "".join(texts)
-        return self.content(text) if kind == CONTENT else self.reasoning(text)
 
     def finish_chunk(self, reason: str) -> bytes:
         return (self._prefix + b'},"logprobs":null,"finish_reason":' + dumps(reason)

@@ -22,7 +22,7 @@ from typing import Any, Final
 from ..errors import ProxyError
 
 __all__ = ["CONTENT", "ERROR", "FILE", "REASONING", "RESET", "TOOL_ARGS", "TOOL_CALL",
-           "Accumulator", "Out", "add_text"]
+           "Accumulator", "Out", "add_text", "merge_text"]
 
 CONTENT: Final = 0
 REASONING: Final = 1
@@ -35,6 +35,19 @@ RESET: Final = 5
 FILE: Final = 6
 
 Out = tuple[Any, ...]
+
+
+def merge_text(items: list[Out]) -> list[Out]:
+    """``items`` with adjacent text of one kind (``CONTENT`` or ``REASONING``) joined into
+    one item: what arrived in one network read goes out as one frame on every face."""
+    out: list[Out] = []
+    for item in items:
+        kind = item[0]
+        if out and (kind == CONTENT or kind == REASONING) and out[-1][0] == kind:
+            out[-1] = (kind, out[-1][1] + item[1])
+        else:
+            out.append(item)
+    return out
 
 
 def add_text(parts: list[str], text: str) -> None:

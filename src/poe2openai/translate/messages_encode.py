@@ -108,19 +108,10 @@ class MessagesStream:
             # One read, one piece of text, in the open text block: the usual case.
             return _text_delta(self._index, items[0][1]) if items[0][1] else b""
         frames: list[bytes] = []
-        n = len(items)
-        i = 0
-        while i < n:
-            item = items[i]
-            i += 1
+        for item in items:  # adjacent text is one item already (merge_text)
             kind = item[0]
             if kind == CONTENT or kind == REASONING:
                 text = item[1]
-                # Adjacent text of one kind (a network read with several of Poe's events)
-                # goes out as one delta.
-                while i < n and items[i][0] == kind:
-                    text += items[i][1]
-                    i += 1
                 if not text:
                     continue
                 if self._open != kind:

@@ -32,7 +32,18 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..poe.errors import map_error_event
-from .items import CONTENT, ERROR, FILE, REASONING, RESET, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .items import (
+    CONTENT,
+    ERROR,
+    FILE,
+    REASONING,
+    RESET,
+    TOOL_ARGS,
+    TOOL_CALL,
+    Accumulator,
+    Out,
+    merge_text,
+)
 from .nativetools import NativeToolCalls
 from .reasoning import strip_thinking
 
@@ -120,7 +131,7 @@ class ResponseTranslator:
             out = self._run_stages(out, flush=self.done and not (out and out[-1][0] == ERROR))
         if self._tools and out and self.finish_reason != "tool_calls":
             self._check_tool_calls(out)
-        return out
+        return merge_text(out) if len(out) > 1 else out
 
     def _json(self, data: dict[str, Any], out: list[Out]) -> None:
         if self._native is None:
@@ -178,7 +189,7 @@ class ResponseTranslator:
             out = self._run_stages(out, flush=True)
         if own and self._tools and out and self.finish_reason != "tool_calls":
             self._check_tool_calls(out)
-        return out
+        return merge_text(out) if own and len(out) > 1 else out
 
     def _flush_replacement(self, out: list[Out]) -> None:
         new = self._replacement or ""

@@ -187,19 +187,10 @@ class ResponsesStream:
             add_text(cur.parts, text)
             return self._text_delta(cur, text)
         frames: list[bytes] = []
-        n = len(items)
-        i = 0
-        while i < n:
-            item = items[i]
-            i += 1
+        for item in items:  # adjacent text is one item already (merge_text)
             kind = item[0]
             if kind == CONTENT or kind == REASONING:
                 text = item[1]
-                # Adjacent text of one kind (a network read with several of Poe's events)
-                # goes out as one delta.
-                while i < n and items[i][0] == kind:
-                    text += items[i][1]
-                    i += 1
                 if not text:
                     continue
                 cur = self._current
