@@ -57,6 +57,9 @@ async def test_chat_parse(sdk: openai.AsyncOpenAI, fake_poe: FakePoe, bot: str) 
     msg = reply.choices[0].message
     assert msg.parsed == City(name="Paris", population=2102650)
     assert msg.content == GOOD  # exactly the JSON, nothing around it
+    # The answer's tokens are counted (the stage that held it back did not hide it).
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
     prompt = fake_poe.last.query[-1]["content"]  # type: ignore[union-attr]
     assert prompt.startswith("Largest city of France?") and '"population"' in prompt
     if bot == "thinking":

@@ -151,9 +151,10 @@ def _unfixable(conv: Conversation, answer_text: str, why: str) -> ProxyError:
         f"{answer_text[:_QUOTED]}")
 
 
-def _held_text(stages: list[Any]) -> bool:
-    """Whether a structured-output stage holds answer text (nothing went out yet)."""
-    return bool(stages) and isinstance(stages[-1], JsonStage) and bool(stages[-1].parts)
+def _holding(stages: list[Any]) -> JsonStage | None:
+    """The structured-output stage, when it holds answer text (nothing went out yet)."""
+    last = stages[-1] if stages else None
+    return last if isinstance(last, JsonStage) and last.parts else None
 
 
 #: How much of an unusable answer an error quotes.
@@ -183,7 +184,7 @@ async def collect(request: web.Request, conv: Conversation, model: ResolvedModel
                 if events is None:
                     acc.add(translator.finish())  # a held replacement or file links may remain
                     if not acc.content and not acc.tool_calls and not acc.reasoning \
-                            and not acc.files and not _held_text(stages):
+                            and not acc.files and _holding(stages) is None:
                         raise UpstreamError("Poe closed the connection without answering.")
                     log.warning("Poe's answer from %s ended without a 'done' event", model.bot)
                     break
@@ -192,7 +193,11 @@ async def collect(request: web.Request, conv: Conversation, model: ResolvedModel
             streams.discard(state)
     if acc.error is not None:
         raise acc.error
-    return acc, _finish_reason(translator, acc), await _usage(query, translator, acc)
+    counted, held = acc, _holding(stages)
+    if held is not None:  # structured output: the answer, held back, counts all the same
+        counted = Accumulator()
+        counted.content, counted.reasoning = [held.text], acc.reasoning
+    return acc, _finish_reason(translator, acc), await _usage(query, translator, counted)
 
 
 async def _complete(request: web.Request, exchange: Exchange, conv: Conversation,
@@ -272,7 +277,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                                 events = await upstream.read()
                                 if events is None:
                                     out = translator.finish()
-                                    if not out and not _held_text(stages):
+                                    if not out and _holding(stages) is None:
                                         raise UpstreamError(
                                             "Poe closed the connection without answering.")
                                     break
