@@ -116,6 +116,7 @@ async def test_real_server_with_the_sdk(server: tuple[str, Any], fake_poe: FakeP
     # a failed request says why, in one line
     assert "POST /v1/chat/completions -> 429 insufficient_quota: This bot needs more points" in log
     assert "sk-secret-key-123" not in log  # no key in any log line
+    assert log.rstrip().endswith("poe2openai stopped")  # a clean stop says so
 
 
 async def test_sigterm_ends_open_streams_cleanly(server: tuple[str, Any],

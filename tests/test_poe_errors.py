@@ -61,6 +61,8 @@ def test_http_statuses(status: int, cls: type) -> None:
 def test_http_bodies_text_html_and_headers() -> None:
     err = map_http_error(500, b"plain failure", {})
     assert err.message == "Poe answered HTTP 500: plain failure"
+    err = map_http_error(500, b'{"error": {"message": "Internal server error"}}', {})
+    assert err.message == "Poe answered HTTP 500: Internal server error"  # not ours
     html = b"<!DOCTYPE html><html><head><title>Web server is returning an unknown error | x</title>"
     err = map_http_error(520, html, {})
     assert "unknown error" in err.message and "<" not in err.message

@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror or exc)
         return 1
+    log.info("poe2openai stopped")  # a clean stop, told apart from a crash in the log
     return 0
 
 

@@ -104,6 +104,8 @@ def map_http_error(status: int, body: bytes, headers: dict[str, str]) -> ProxyEr
         cls = UpstreamUnavailable
     elif status >= 500:
         cls = UpstreamError
+        if not message.startswith("Poe answered"):  # Poe's own words ("Internal server
+            message = f"Poe answered HTTP {status}: {message}"  # error") would read as ours
     elif status >= 400:
         cls = InvalidRequest
     else:
