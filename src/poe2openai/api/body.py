@@ -59,16 +59,16 @@ async def _receive(request: web.Request, share: Share) -> bytes | bytearray:
     size = request.content_length
     if size is not None and size > limit:
         raise _too_large(limit)
-    body = bytearray()
     payload = request.content
     try:
         if payload.is_eof():  # all of it has arrived (most requests): no wait, no deadline
-            raw = payload.read_nowait()  # in one piece, not copied
+            raw = payload.read_nowait()  # all at once (joined only if it came in pieces)
             if len(raw) > limit:
                 raise _too_large(limit)
             if not share.take(len(raw)):
                 raise _busy()
             return raw
+        body = bytearray()
         async with asyncio.timeout(settings.body_read_timeout):
             await _take(payload, body, limit, share)
     except TimeoutError:

@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler
 from .. import keys
 from ..errors import InternalError, MethodNotAllowed, NotFound, ProxyError, RequestTooLarge
 from ..jsonlib import dumps
-from ..team.gate import ARRIVED, OBSERVATION, request_ended
+from ..team.gate import ARRIVED, request_ended
 from ..translate.messages_encode import error_body, error_status
 from .messages import is_anthropic
 
@@ -74,8 +74,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("Unhandled error on %s %s", request.method, request.path)
         response = error_response(InternalError("The server had an internal error."), request)
     finally:
-        if OBSERVATION in request:
-            request_ended(request, status if response is None else response.status, cancelled)
+        request_ended(request, status if response is None else response.status, cancelled)
     return response
 
 

@@ -37,7 +37,7 @@ class StreamState:
 class ActiveStreams:
     """Every open Poe answer; streams are visited by one ticker task instead of a timer each."""
 
-    def __init__(self, keepalive_interval: float, read_timeout: float = 180.0) -> None:
+    def __init__(self, keepalive_interval: float, read_timeout: float) -> None:
         self.interval = keepalive_interval
         self.read_timeout = read_timeout
         self.streams: set[StreamState] = set()
