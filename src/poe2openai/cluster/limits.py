@@ -20,14 +20,11 @@ import itertools
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final
 
-from ..errors import RateLimited
-from ..team.errors import DailyBudgetUsed
 from ..team.keyfile import KeyRecord
-from ..team.limits import day_number
+from ..team.limits import daily_used, day_number, too_many_a_minute, too_many_open
 from .link import PREFIX, RedisLink, Script, SharedStateDown
 
 __all__ = ["LEASE", "RENEW_EVERY", "SharedLimits"]
@@ -164,18 +161,10 @@ class SharedLimits:
             self._seen[record.name] = (day, int(value), active + 1)
             return member
         if verdict == 1:
-            midnight = datetime.fromtimestamp((day + 1) * 86400, UTC).strftime("%H:%M UTC")
-            raise DailyBudgetUsed(
-                f"The daily budget of the API key {record.name!r} ({record.daily} requests a "
-                f"day) is used up; it renews at {midnight}.",
-                headers={"retry-after": str(max(1, int(value)))})
+            raise daily_used(record, day, max(1, int(value)))
         if verdict == 2:
-            raise RateLimited(
-                f"The API key {record.name!r} may make {record.rpm} requests a minute; "
-                f"retry in {int(value)} s.", headers={"retry-after": str(int(value))})
-        raise RateLimited(
-            f"The API key {record.name!r} may have {record.concurrency} requests open at "
-            "once; retry when one has finished.", headers={"retry-after": "1"})
+            raise too_many_a_minute(record, int(value))
+        raise too_many_open(record)
 
     async def release(self, name: str, member: str) -> None:
         """Give a concurrency slot back (if Redis is away, its lease runs out instead)."""

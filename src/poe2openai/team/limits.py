@@ -28,7 +28,8 @@ from ..errors import RateLimited
 from .errors import DailyBudgetUsed
 from .keyfile import KeyRecord
 
-__all__ = ["WINDOW", "Limits", "day_number", "seconds_to_midnight"]
+__all__ = ["WINDOW", "Limits", "daily_used", "day_number", "seconds_to_midnight", "too_many_a_minute",
+           "too_many_open"]
 
 #: The rpm window, in seconds.
 WINDOW = 60.0
@@ -95,23 +96,14 @@ class Limits:
         if state.day != today:
             state.day, state.used = today, 0
         if record.daily and state.used >= record.daily:
-            midnight = datetime.fromtimestamp((today + 1) * 86400, UTC).strftime("%H:%M UTC")
-            raise DailyBudgetUsed(
-                f"The daily budget of the API key {record.name!r} ({record.daily} requests a "
-                f"day) is used up; it renews at {midnight}.",
-                headers={"retry-after": str(seconds_to_midnight(now))})
+            raise daily_used(record, today, seconds_to_midnight(now))
         starts = state.starts
         while starts and starts[0] <= now - WINDOW:
             starts.popleft()
         if record.rpm and len(starts) >= record.rpm:
-            wait = max(1, math.ceil(starts[0] + WINDOW - now))
-            raise RateLimited(
-                f"The API key {record.name!r} may make {record.rpm} requests a minute; "
-                f"retry in {wait} s.", headers={"retry-after": str(wait)})
+            raise too_many_a_minute(record, max(1, math.ceil(starts[0] + WINDOW - now)))
         if record.concurrency and state.active >= record.concurrency:
-            raise RateLimited(
-                f"The API key {record.name!r} may have {record.concurrency} requests open at "
-                "once; retry when one has finished.", headers={"retry-after": "1"})
+            raise too_many_open(record)
         if record.rpm:
             starts.append(now)
         state.used += 1
@@ -137,3 +129,22 @@ class Limits:
             if state.day != today:
                 state.day, state.used = today, 0
             state.used = max(state.used, count)
+
+
+# The 429s of a key's limits, the same whether counted here or in Redis (cluster/limits.py).
+
+def daily_used(record: KeyRecord, day: int, retry_after: int) -> DailyBudgetUsed:
+    midnight = datetime.fromtimestamp((day + 1) * 86400, UTC).strftime("%H:%M UTC")
+    return DailyBudgetUsed(
+        f"The daily budget of the API key {record.name!r} ({record.daily} requests a day) "
+        f"is used up; it renews at {midnight}.", headers={"retry-after": str(retry_after)})
+
+
+def too_many_a_minute(record: KeyRecord, wait: int) -> RateLimited:
+    return RateLimited(f"The API key {record.name!r} may make {record.rpm} requests a minute; "
+                       f"retry in {wait} s.", headers={"retry-after": str(wait)})
+
+
+def too_many_open(record: KeyRecord) -> RateLimited:
+    return RateLimited(f"The API key {record.name!r} may have {record.concurrency} requests "
+                       "open at once; retry when one has finished.", headers={"retry-after": "1"})
