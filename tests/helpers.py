@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientResponse
@@ -60,3 +62,14 @@ def stream_text(payloads: list[Any], field: str = "content") -> str:
         p["choices"][0]["delta"].get(field) or ""
         for p in payloads if isinstance(p, dict) and p.get("choices")
     )
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], limit: float = 15.0) -> bool:
+    """Whether ``check`` came true within ``limit`` seconds (polled every 50 ms)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while not await check():
+        if loop.time() > end:
+            return False
+        await asyncio.sleep(0.05)
+    return True

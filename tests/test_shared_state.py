@@ -26,7 +26,7 @@ from poe2openai.team.errors import DailyBudgetUsed
 from poe2openai.team.keyfile import FILE_NAME, KeyRecord, create_key
 from poe2openai.translate.conversation import ToolCall, Turn
 from tests.fake_poe import FakePoe, Received, done, text
-from tests.helpers import AUTH, assert_openai_error, chat_body
+from tests.helpers import AUTH, assert_openai_error, chat_body, wait_until
 from tests.redis_server import RedisServer, redis_server
 
 __all__ = ["redis_server"]  # the fixture, imported for pytest
@@ -64,16 +64,6 @@ async def respond(proxy: Proxy, key: str = "test-key", **body: Any) -> Any:
     resp = await proxy.post("/v1/responses", headers=bearer(key),
                             json={"model": "GPT-4o", "input": "Hi", **body})
     return resp
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], limit: float = 15.0) -> bool:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit
-    while not await check():
-        if loop.time() > end:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 # -- stored responses ------------------------------------------------------------------

@@ -11,7 +11,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from tests.fake_poe import FakePoe, Received, done, text
-from tests.helpers import chat_body
+from tests.helpers import chat_body, wait_until
 from tests.redis_server import RedisServer, free_port, running_redis
 from tests.test_shared_state import metric
 
@@ -63,16 +63,6 @@ class Cluster:
     logs: list[bytes]
 
 
-async def _wait_until(check: Callable[[], Awaitable[bool]], limit: float = 15.0) -> bool:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit
-    while not await check():
-        if loop.time() > end:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
 async def _start(name: str, fake: FakePoe, redis: RedisServer, config: Path,
                  http: aiohttp.ClientSession) -> Instance:
     port = free_port()
@@ -94,7 +84,7 @@ async def _start(name: str, fake: FakePoe, redis: RedisServer, config: Path,
         except aiohttp.ClientError:
             return proc.returncode is not None
 
-    assert await _wait_until(up) and proc.returncode is None
+    assert await wait_until(up) and proc.returncode is None
     return inst
 
 
@@ -151,7 +141,7 @@ async def _await_key(cluster: Cluster, secret: str) -> None:
                 return False
         return True
 
-    assert await _wait_until(known)
+    assert await wait_until(known)
 
 
 async def test_rpm_limit_holds_across_instances(cluster: Cluster) -> None:
@@ -185,7 +175,7 @@ async def test_concurrency_cap_holds_across_instances(cluster: Cluster,
         return sum(t.done() for t in tasks) == 4 and len(fake_poe.queries) == 2
 
     try:
-        assert await _wait_until(settled), (len(fake_poe.queries), [t.done() for t in tasks])
+        assert await wait_until(settled), (len(fake_poe.queries), [t.done() for t in tasks])
     finally:
         release.set()
     results = await asyncio.gather(*tasks)
@@ -267,7 +257,7 @@ async def test_redis_stopped_mid_run_then_back(cluster: Cluster, fake_poe: FakeP
                     for inst in (cluster.a, cluster.b, cluster.a)]
         return 429 in statuses
 
-    assert await _wait_until(limited)
+    assert await wait_until(limited)
     fake_poe.script("GPT-4o", [text("Stored again."), done()])
     status, again = await cluster.b.post("/v1/responses", owner,
                                          {"model": "GPT-4o", "input": "Keep this too."})
