@@ -15,6 +15,8 @@ from poe2openai.tokenizer import Tokenizer
 from poe2openai.translate.usage import count_tokens, prompt_tokens
 from tests.fake_poe import FakePoe, done, text
 from tests.helpers import AUTH, chat_body, parse_sse
+from tests.test_messages import parse_events as messages_events
+from tests.test_responses import parse_events as responses_events
 
 MSG: Any = [{"role": "user", "content": "Say hello"}]
 
@@ -98,3 +100,39 @@ async def test_exact_counts_with_a_local_encoding(
                                    json=chat_body(model="Hello"))).json()
     assert tokenizer.loaded and tokenizer.exact  # loaded on first use, in a worker thread
     assert body["usage"]["completion_tokens"] == 20 != count_tokens("hello" * 20)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+async def test_long_streams_count_what_a_whole_answer_counts(
+        proxy: TestClient[Any, Any], fake_poe: FakePoe, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, exact: bool) -> None:
+    """A stream counts its answer as it goes (holding little of it); the usage it reports
+    is the count of the whole answer, as the same answer unstreamed reports it, on every
+    face."""
+    ranks = [bytes([b]) for b in range(256)] + [b"he", b"ll", b"hell", b"hello"]
+    path = tmp_path / "o200k_base.tiktoken"
+    path.write_bytes(b"".join(base64.b64encode(t) + b" %d\n" % i for i, t in enumerate(ranks)))
+    tokenizer = Tokenizer({"TIKTOKEN_ENCODING_PATH": str(path) if exact else ""})
+    tokenizer.load()
+    monkeypatch.setattr(serving, "TOKENIZER", tokenizer)
+    words = ["hello", "world,", "día", "日本語", "12345", "don't", "😀", "x"]
+    answer = " ".join(words[i % len(words)] * (1 + i % 3) for i in range(900))
+    fake_poe.script("Long", [*(text(answer[i:i + 9]) for i in range(0, len(answer), 9)),
+                             done()])
+    whole = tokenizer.count(answer)
+    plain = await (await proxy.post("/v1/chat/completions", headers=AUTH,
+                                    json=chat_body(model="Long"))).json()
+    assert plain["usage"]["completion_tokens"] == whole
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH, json=chat_body(
+        model="Long", stream=True, stream_options={"include_usage": True}))
+    assert parse_sse(await resp.read())[-2]["usage"]["completion_tokens"] == whole
+    resp = await proxy.post("/v1/responses", headers=AUTH,
+                            json={"model": "Long", "input": "Hi", "stream": True})
+    done_events = [p for p in responses_events(await resp.read())
+                   if p["type"] == "response.completed"]
+    assert done_events[0]["response"]["usage"]["output_tokens"] == whole
+    resp = await proxy.post("/v1/messages", headers=AUTH, json={
+        "model": "Long", "max_tokens": 100, "stream": True,
+        "messages": [{"role": "user", "content": "Hi"}]})
+    deltas = [p for p in messages_events(await resp.read()) if p["type"] == "message_delta"]
+    assert deltas[-1]["usage"]["output_tokens"] == whole

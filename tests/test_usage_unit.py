@@ -12,9 +12,15 @@ import pytest
 
 from poe2openai.tokenizer import ENCODING_URL, Tokenizer, cache_file
 from poe2openai.translate.conversation import Usage
+from poe2openai.translate.items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator
 from poe2openai.translate.usage import (
+    TALLY_HOLD,
+    Tally,
     chat_usage,
     count_tokens,
+    count_usage,
+    estimate_cut,
+    o200k_cut,
     query_prompt_tokens,
     upstream_usage,
 )
@@ -119,3 +125,68 @@ def test_upstream_usage_normalised() -> None:
     assert upstream_usage({"prompt_tokens": 3}) is None
     assert upstream_usage({"prompt_tokens": True, "completion_tokens": 1}) is None
     assert upstream_usage(None) is None
+
+
+# Texts that stress the cuts: words, runs of spaces, punctuation, digits, newlines,
+# contractions, and characters of two, three and four UTF-8 bytes.
+_PIECES = ["hello", " world", "  ", "   x", ", ", "don't", " 123456", "\n\n", "é", " día",
+           " 日本語", "😀", " hello", ".", " A", "\t", " \u0301", "ab", " ,x"]
+
+
+def _texts(n: int) -> list[str]:
+    import random
+
+    rng = random.Random(7)
+    return ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 400))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("which", ["estimate", "o200k"])
+def test_cuts_never_change_the_count(which: str, tmp_path: Path, no_download: None) -> None:
+    """Counting the two sides of a cut gives the count of the whole, for the estimate and
+    for the o200k pre-tokenizer (here with a toy vocabulary: merges stay inside pieces)."""
+    tok = Tokenizer({"TIKTOKEN_ENCODING_PATH": str(tiny_encoding(tmp_path / "t.tiktoken"))}
+                    if which == "o200k" else {"TIKTOKEN_ENCODING_PATH": ""})
+    tok.load()
+    assert tok.exact == (which == "o200k")
+    cut_at = o200k_cut if which == "o200k" else estimate_cut
+    cuts = 0
+    for text in _texts(300):
+        cut = tok.cut(text)
+        assert cut == cut_at(text)
+        assert 0 <= cut <= len(text)
+        if 0 < cut:
+            cuts += 1
+            assert tok.count(text[:cut]) + tok.count(text[cut:]) == tok.count(text), text
+    assert cuts > 200  # the cuts are found, not always refused
+
+
+def test_o200k_cut_is_before_a_spaced_word() -> None:
+    assert o200k_cut("one two three") == 7
+    assert o200k_cut("x  two") == 0  # a run of spaces is split by the tokenizer itself
+    assert o200k_cut("word") == 0
+    assert estimate_cut("abcdefghij") == 8
+    assert estimate_cut("日本語日本語x") == 4  # 12 bytes: a character boundary at 4 × 3
+    assert estimate_cut("abc") == 0
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_tally_holds_little_and_counts_the_whole(exact: bool, tmp_path: Path,
+                                                 no_download: None) -> None:
+    tok = Tokenizer({"TIKTOKEN_ENCODING_PATH": str(tiny_encoding(tmp_path / "t.tiktoken"))}
+                    if exact else {"TIKTOKEN_ENCODING_PATH": ""})
+    tok.load()
+    tally, whole = Tally(tok.count, tok.cut), Accumulator()
+    held = 0
+    for text in _texts(40):
+        for i in range(0, len(text), 7):  # a stream: small pieces, text and reasoning
+            items = [(CONTENT, text[i:i + 7]), (REASONING, text[i:i + 3])]
+            tally.add(items)
+            whole.add(items)
+            held = max(held, sum(map(len, tally.content)), sum(map(len, tally.reasoning)))
+    assert sum(map(len, whole.content)) > 40 * TALLY_HOLD
+    assert held <= 4 * TALLY_HOLD
+    tally.add([(TOOL_CALL, 0, "call_1", "lookup"), (TOOL_ARGS, 0, '{"q": "x"}')])
+    whole.add([(TOOL_CALL, 0, "call_1", "lookup"), (TOOL_ARGS, 0, '{"q": "x"}')])
+    assert tally.content_tokens > 0 and tally.reasoning_tokens > 0
+    query = {"query": [{"role": "user", "content": "hi"}]}
+    assert count_usage(query, tally, tok.count) == count_usage(query, whole, tok.count)

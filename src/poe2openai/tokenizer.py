@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .translate.usage import count_tokens as estimate
+from .translate.usage import estimate_cut, o200k_cut
 
 __all__ = ["ENCODING_SHA256", "ENCODING_URL", "TOKENIZER", "Tokenizer", "cache_file"]
 
@@ -134,6 +135,10 @@ class Tokenizer:
         if enc is None:
             return estimate(text)
         return len(enc.encode_ordinary(text))
+
+    def cut(self, text: str) -> int:
+        """Where ``text`` can be cut so that the counts of its halves add up to its count."""
+        return o200k_cut(text) if self._encoding is not None else estimate_cut(text)
 
 
 #: The process-wide tokenizer (the encoding is immutable data, shared by every app).

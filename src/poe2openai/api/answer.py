@@ -42,7 +42,7 @@ from ..translate.structured import (
     problem,
     repair_query,
 )
-from ..translate.usage import add_usage, count_usage, upstream_usage
+from ..translate.usage import Tally, add_usage, count_usage, upstream_usage
 from .prepare import admitted, overhead_ms, prepare
 from .streams import StreamState
 
@@ -257,8 +257,13 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
         while True:  # one Poe query, more only to repair structured output
             stages = make_stages(conv, model, stream_json=not buffered)
             translator = ResponseTranslator(streaming=True, stages=stages)
-            # Only what usage (or structured output) needs is kept.
-            collected = Accumulator() if enc.wants_usage or fmt is not None else None
+            # Only what usage (or structured output) needs is kept: for usage alone, a tally
+            # that counts the answer as it grows (once the tokenizer is loaded).
+            collected: Accumulator | None = None
+            if fmt is not None or (enc.wants_usage and not TOKENIZER.loaded):
+                collected = Accumulator()
+            elif enc.wants_usage:
+                collected = Tally(TOKENIZER.count, TOKENIZER.cut)
             async with _query(poe, model, query, api_key, obs) as upstream:
                 if state is None:
                     state = StreamState(None, upstream, loop.time(), exchange.keepalive)

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from .. import __version__
@@ -42,6 +43,12 @@ PoeEvent = tuple[str, dict[str, Any]]
 _USER_AGENT = f"poe2openai/{__version__}"
 _MAX_ERROR_BODY = 65536
 _LARGE_BODY = 1024 * 1024
+_QUERY_HEADERS = CIMultiDict({
+    "Content-Type": "application/json",
+    "Accept": "text/event-stream",
+    "Accept-Encoding": "identity",
+    "User-Agent": _USER_AGENT,
+})
 _UPLOAD_TIMEOUT = 300.0
 
 
@@ -64,9 +71,9 @@ class PoeStream:
     __slots__ = ("_content", "_parser", "_request", "_response", "closing", "done", "eof",
                  "timed_out", "waited", "waiting")
 
-    def __init__(self, request: tuple[aiohttp.ClientSession, str, Any, dict[str, str],
+    def __init__(self, request: tuple[aiohttp.ClientSession, str, Any, CIMultiDict[str],
                                       str | None]) -> None:
-        self._request: tuple[aiohttp.ClientSession, str, Any, dict[str, str],
+        self._request: tuple[aiohttp.ClientSession, str, Any, CIMultiDict[str],
                              str | None] | None = request
         self._response: aiohttp.ClientResponse | None = None
         self._content: aiohttp.StreamReader | None = None
@@ -207,13 +214,10 @@ class PoeClient:
         """The answer of ``bot`` to the query ``body``: use it as ``async with … as stream``."""
         if bot.strip(".") == "":  # "." or ".." would leave the /bot/ path
             raise InvalidRequest(f"{bot!r} is not a valid model name.", param="model")
-        headers = {
-            "Authorization": f"Bearer {api_key}",
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream",
-            "Accept-Encoding": "identity",
-            "User-Agent": _USER_AGENT,
-        }
+        # A copy of one prepared set: aiohttp takes it as it is (a dict is converted, and
+        # every open stream would keep the converted names).
+        headers = _QUERY_HEADERS.copy()
+        headers["Authorization"] = f"Bearer {api_key}"
         raw = dumps(body)
         # aiohttp writes large bytes bodies in one go (and warns); a stream is sent in pieces.
         data: bytes | io.BytesIO = io.BytesIO(raw) if len(raw) > _LARGE_BODY else raw

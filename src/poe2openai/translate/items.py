@@ -66,6 +66,9 @@ class Accumulator:
     """Collects output items into one non-stream message."""
 
     __slots__ = ("content", "error", "files", "reasoning", "tool_calls")
+    #: Tokens of content and reasoning already counted and let go (see ``usage.Tally``).
+    content_tokens = 0
+    reasoning_tokens = 0
 
     def __init__(self) -> None:
         self.content: list[str] = []

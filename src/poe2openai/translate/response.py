@@ -30,6 +30,7 @@ answer is always exactly the last replacement plus the text that follows it.
 from __future__ import annotations
 
 from typing import Any, Protocol
+from zlib import crc32
 
 from ..poe.errors import map_error_event
 from .items import (
@@ -74,15 +75,16 @@ class Stage(Protocol):
 class ResponseTranslator:
     """The state of one answer: feed it event batches, get output items."""
 
-    __slots__ = ("_ends", "_native", "_replacement", "_sent", "_tools", "done",
+    __slots__ = ("_ends", "_native", "_replacement", "_sent_crc", "_sent_len", "_tools", "done",
                  "finish_reason", "stages", "streaming")
 
     def __init__(self, *, streaming: bool = True, stages: list[Stage] | None = None) -> None:
         self.streaming = streaming
         self.stages: list[Stage] = stages or []
-        # The content given out so far, for replace_response: UTF-8 in one buffer, not a
-        # str per event (a str costs ~60 bytes beside its text, for every open stream).
-        self._sent = bytearray()
+        # The content given out so far, for replace_response: not the text itself (an open
+        # stream would hold its whole answer), only its UTF-8 length and CRC-32.
+        self._sent_len = 0
+        self._sent_crc = 0
         self._replacement: str | None = None
         self.done = False  #: the answer is complete (done or error seen)
         self.finish_reason = "stop"
@@ -104,7 +106,9 @@ class ResponseTranslator:
                 if self._replacement is not None:
                     self._flush_replacement(out)
                 if text and isinstance(text, str):
-                    self._sent += text.encode("utf-8", "surrogatepass")
+                    raw = text.encode("utf-8", "surrogatepass")
+                    self._sent_crc = crc32(raw, self._sent_crc)
+                    self._sent_len += len(raw)
                     out.append((CONTENT, text))
             elif name == "replace_response":
                 text = data.get("text")
@@ -144,7 +148,9 @@ class ResponseTranslator:
             self._flush_replacement(out)
         for item in items:
             if item[0] == CONTENT:
-                self._sent += item[1].encode("utf-8", "surrogatepass")
+                raw = item[1].encode("utf-8", "surrogatepass")
+                self._sent_crc = crc32(raw, self._sent_crc)
+                self._sent_len += len(raw)
         out += items
 
     @property
@@ -194,9 +200,12 @@ class ResponseTranslator:
     def _flush_replacement(self, out: list[Out]) -> None:
         new = self._replacement or ""
         self._replacement = None
-        sent, raw = self._sent, new.encode("utf-8", "surrogatepass")
-        if raw.startswith(sent):  # as new.startswith(the sent text): UTF-8 is prefix-free
-            tail = raw[len(sent):].decode("utf-8", "surrogatepass")
+        sent, raw = self._sent_len, new.encode("utf-8", "surrogatepass")
+        # As new.startswith(the sent text) (UTF-8 is prefix-free), by length and CRC-32: a
+        # text that is not an extension passes with a chance of one in four billion, and
+        # then only its tail goes out instead of a blank line and the whole replacement.
+        if len(raw) >= sent and crc32(memoryview(raw)[:sent]) == self._sent_crc:
+            tail = raw[sent:].decode("utf-8", "surrogatepass")
         elif self.streaming:
             if sent:
                 # Text already streamed cannot be taken back: append the replacement's
@@ -207,7 +216,7 @@ class ResponseTranslator:
         else:
             out.append((RESET,))
             tail = new
-        self._sent = bytearray(raw)
+        self._sent_len, self._sent_crc = len(raw), crc32(raw)
         if tail:
             out.append((CONTENT, tail))
 

@@ -21,16 +21,19 @@ from typing import Any
 
 from ..jsonlib import dumps_str
 from .conversation import Usage
-from .items import Accumulator
+from .items import Accumulator, Out
 
-__all__ = ["Counter", "add_usage", "chat_usage", "count_tokens", "count_usage", "prompt_tokens",
-           "query_prompt_tokens", "upstream_usage"]
+__all__ = ["Counter", "Tally", "add_usage", "chat_usage", "count_tokens", "count_usage",
+           "estimate_cut", "o200k_cut", "prompt_tokens", "query_prompt_tokens",
+           "upstream_usage"]
 
 #: Per-message overhead of the chat format, as OpenAI documents for its models.
 _PER_MESSAGE = 4
 _PER_REPLY = 2
 
 Counter = Callable[[str], int]
+#: Where a text can be cut so that counting both halves gives its count (0: nowhere).
+Cutter = Callable[[str], int]
 
 
 def count_tokens(text: str) -> int:
@@ -61,10 +64,74 @@ def count_usage(query: dict[str, Any], acc: Accumulator, count: Counter = count_
     """The usage of one answer: the query's prompt, and the answer's text, reasoning and
     tool calls."""
     prompt = query_prompt_tokens(query, count)
-    thinking = count("".join(acc.reasoning))
-    answer = count("".join(acc.content)) + sum(
+    thinking = acc.reasoning_tokens + count("".join(acc.reasoning))
+    answer = acc.content_tokens + count("".join(acc.content)) + sum(
         count(c["function"]["name"]) + count(c["function"]["arguments"]) for c in acc.tool_calls)
     return Usage(prompt, answer + thinking, thinking)
+
+
+def estimate_cut(text: str) -> int:
+    """A cut for :func:`count_tokens`: where the UTF-8 before it is a multiple of four bytes
+    (then the estimate of the two halves adds up to the estimate of the whole)."""
+    raw = text.encode("utf-8", "surrogatepass")
+    end = len(raw) & ~3
+    if end == len(raw):
+        return len(text)
+    for _ in range(16):  # a character boundary at a multiple of 4 (60 bytes back at most)
+        if end <= 0:
+            return 0
+        if raw[end] & 0xC0 != 0x80:  # not a continuation byte: a character starts here
+            return len(raw[:end].decode("utf-8", "surrogatepass"))
+        end -= 4
+    return 0
+
+
+def o200k_cut(text: str) -> int:
+    """A cut for ``o200k_base``: before the last space that sits between a non-space and a
+    letter. Its pre-tokenizer (the pattern in :mod:`poe2openai.tokenizer`) always ends a
+    piece there and starts " word" anew, and tokens never cross pieces."""
+    i = len(text) - 1
+    while True:
+        i = text.rfind(" ", 1, i)
+        if i <= 0:
+            return 0
+        if not text[i - 1].isspace() and text[i + 1:i + 2].isalpha():
+            return i
+
+
+#: How much answer text a :class:`Tally` holds before it counts what it can.
+TALLY_HOLD = 256
+
+
+class Tally(Accumulator):
+    """An :class:`Accumulator` for usage alone: a stream's answer and reasoning are counted
+    as they grow, in pieces cut where the count does not change, so that an open stream
+    holds about :data:`TALLY_HOLD` characters of them instead of the whole answer. Stream
+    items only (no ``RESET``)."""
+
+    __slots__ = ("_count", "_cut", "content_tokens", "reasoning_tokens")
+
+    def __init__(self, count: Counter, cut: Cutter) -> None:
+        super().__init__()
+        self._count, self._cut = count, cut
+        self.content_tokens = self.reasoning_tokens = 0
+
+    def add(self, items: list[Out]) -> None:
+        super().add(items)
+        # add_text keeps the longest piece first: it is at least half of what is held.
+        if self.content and len(self.content[0]) >= TALLY_HOLD:
+            self.content_tokens += self._take(self.content)
+        if self.reasoning and len(self.reasoning[0]) >= TALLY_HOLD:
+            self.reasoning_tokens += self._take(self.reasoning)
+
+    def _take(self, parts: list[str]) -> int:
+        text = "".join(parts)
+        cut = self._cut(text)
+        if not cut:
+            parts[:] = [text]
+            return 0
+        parts[:] = [text[cut:]] if cut < len(text) else []
+        return self._count(text[:cut])
 
 
 def add_usage(total: Usage | None, usage: Usage | None) -> Usage | None:
