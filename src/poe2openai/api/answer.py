@@ -22,6 +22,7 @@ import time
 from typing import Any, Protocol
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from .. import keys
 from ..errors import ProxyError, StructuredOutputFailed, UpstreamError
@@ -42,19 +43,20 @@ from ..translate.structured import (
     problem,
     repair_query,
 )
-from ..translate.usage import Tally, add_usage, count_usage, upstream_usage
-from .prepare import admitted, overhead_ms, prepare
+from ..translate.usage import Tally, add_usage, answer_usage, query_prompt_tokens, upstream_usage
+from .prepare import Prepared, admitted, overhead_ms, prepare
 from .streams import StreamState
 
 __all__ = ["Exchange", "StreamEncoder", "answer", "collect"]
 
 log = logging.getLogger(__name__)
 
-SSE_HEADERS = {
+#: Copied into every stream's headers (names shared, not made anew per stream).
+SSE_HEADERS: CIMultiDict[str] = CIMultiDict({
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
-}
+})
 
 
 class StreamEncoder(Protocol):
@@ -85,6 +87,11 @@ class Exchange(Protocol):
 
     keepalive: bytes
 
+    @property
+    def keeps_turns(self) -> bool:
+        """Whether the exchange reads the conversation's turns after the query is built (else
+        a stream lets them go)."""
+
     def stream_encoder(self) -> StreamEncoder: ...
 
     def complete(self, acc: Accumulator, reason: str, usage: Usage) -> dict[str, Any]:
@@ -104,17 +111,14 @@ async def answer(request: web.Request, exchange: Exchange, conv: Conversation,
     :func:`.credentials.authorize`). Raises :class:`ProxyError` before a response starts."""
     async with admitted(request, conv, access) as obs:
         prep = await prepare(request, conv, access)
-        model, query, headers = prep.model, prep.query, prep.headers
-        api_key = access.poe_key
         try:
             if conv.stream:
-                return await _stream(request, exchange, conv, model, query, api_key, headers,
-                                     obs)
-            return await _complete(request, exchange, conv, model, query, api_key, headers,
-                                   obs)
+                return await _stream(request, exchange, conv, prep, access.poe_key, obs)
+            return await _complete(request, exchange, conv, prep.model, prep.take_query(),
+                                   access.poe_key, prep.headers, obs)
         except asyncio.CancelledError:
             log.info("Client left before the answer from %s was complete; Poe's answer "
-                     "closed", model.bot)
+                     "closed", prep.model.bot)
             raise
 
 
@@ -122,19 +126,34 @@ async def answer(request: web.Request, exchange: Exchange, conv: Conversation,
 _COUNT_INLINE = 32768
 
 
-async def _usage(query: dict[str, Any], translator: ResponseTranslator,
+def _count_prompt(query: dict[str, Any]) -> int | asyncio.Future[int]:
+    """The prompt tokens of ``query``: counted now with the estimate; with tiktoken (or before
+    the tokenizer is loaded) in a worker thread, to be awaited with the answer's usage. Either
+    way the query itself need not be kept for the count."""
+    if TOKENIZER.loaded and not TOKENIZER.exact:
+        return query_prompt_tokens(query, TOKENIZER.count)
+    return asyncio.get_running_loop().run_in_executor(None, _load_and_count, query)
+
+
+def _load_and_count(query: dict[str, Any]) -> int:
+    TOKENIZER.load()  # once per process
+    return query_prompt_tokens(query, TOKENIZER.count)
+
+
+async def _usage(prompt: int | asyncio.Future[int], translator: ResponseTranslator,
                  acc: Accumulator) -> Usage:
+    """The answer's usage: the one the bot reported, else the prompt's count
+    (:func:`_count_prompt`) and the answer's."""
+    if not isinstance(prompt, int):
+        prompt = await prompt
     reported = upstream_usage(translator.upstream_usage)
     if reported is not None:
         return reported
-    loop = asyncio.get_running_loop()
-    if not TOKENIZER.loaded:  # once per process, off the event loop
-        await loop.run_in_executor(None, TOKENIZER.load)
-    size = sum(len(m.get("content") or "") for m in query["query"]) \
-        + sum(map(len, acc.content)) + sum(map(len, acc.reasoning))
+    size = sum(map(len, acc.content)) + sum(map(len, acc.reasoning))
     if TOKENIZER.exact and size > _COUNT_INLINE:
-        return await loop.run_in_executor(None, count_usage, query, acc, TOKENIZER.count)
-    return count_usage(query, acc, TOKENIZER.count)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, answer_usage, prompt, acc, TOKENIZER.count)
+    return answer_usage(prompt, acc, TOKENIZER.count)
 
 
 def _finish_reason(translator: ResponseTranslator, acc: Accumulator | None) -> str:
@@ -197,7 +216,8 @@ async def collect(request: web.Request, conv: Conversation, model: ResolvedModel
     if held is not None:  # structured output: the answer, held back, counts all the same
         counted = Accumulator()
         counted.content, counted.reasoning = [held.text], acc.reasoning
-    return acc, _finish_reason(translator, acc), await _usage(query, translator, counted)
+    return acc, _finish_reason(translator, acc), await _usage(_count_prompt(query), translator,
+                                                              counted)
 
 
 async def _complete(request: web.Request, exchange: Exchange, conv: Conversation,
@@ -236,8 +256,14 @@ async def _complete(request: web.Request, exchange: Exchange, conv: Conversation
 
 
 async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
-                  model: ResolvedModel, query: dict[str, Any], api_key: str,
-                  headers: dict[str, str], obs: Observation) -> web.StreamResponse:
+                  prep: Prepared, api_key: str, obs: Observation) -> web.StreamResponse:
+    model, headers = prep.model, prep.headers
+    # An open stream holds nothing of its prompt once the query is sent (a long conversation
+    # would stay in memory for the whole answer): the query is kept only for a structured-
+    # output repair, the conversation's turns only for an exchange that stores them.
+    query: dict[str, Any] | None = prep.take_query()
+    if not exchange.keeps_turns:
+        conv.let_go()
     app = request.app
     settings = app[keys.SETTINGS]
     streams = app[keys.STREAMS]
@@ -264,7 +290,12 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                 collected = Accumulator()
             elif enc.wants_usage:
                 collected = Tally(TOKENIZER.count, TOKENIZER.cut)
-            async with _query(poe, model, query, api_key, obs) as upstream:
+            assert query is not None
+            prompt = _count_prompt(query) if collected is not None else 0
+            sending = _query(poe, model, query, api_key, obs)  # the query is serialised here
+            if fmt is None:
+                query = None
+            async with sending as upstream:
                 if state is None:
                     state = StreamState(None, upstream, loop.time(), exchange.keepalive)
                     streams.add(state)
@@ -292,7 +323,9 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                     obs.add_upstream(upstream.waited)
                     upstream.waited = 0.0
                     headers["x-proxy-overhead-ms"] = overhead_ms(obs)
-                    resp = SSEResponse(headers={**SSE_HEADERS, **headers})
+                    resp = SSEResponse()
+                    resp.headers.extend(SSE_HEADERS)
+                    resp.headers.update(headers)
                     await resp.prepare(request)
                     obs.first_byte()
                     state.response = resp
@@ -333,7 +366,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                                 failed.message)
                 data += enc.fail(failed)
                 break
-            usage = (await _usage(query, translator, collected)
+            usage = (await _usage(prompt, translator, collected)
                      if collected is not None else None)
             total = add_usage(total, usage)
             if total is not None:
@@ -361,6 +394,7 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
             conv.structured_repairs += 1
             log.info("Structured output from %s did not validate (%s); asking it again",
                      model.bot, why)
+            assert query is not None
             query = repair_query(query, stage.text, why)
             if data:
                 await resp.write(data)

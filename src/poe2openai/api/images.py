@@ -114,8 +114,11 @@ async def _map_options(request: web.Request, parsed: ImagesRequest) -> None:
 def _one(request: web.Request, conv: Conversation, prep: Prepared, api_key: str
          ) -> Callable[[], Awaitable[tuple[Accumulator, Usage]]]:
     """One image: a Poe query whose answer must hold an image (else a 422 quoting it)."""
+    query = prep.query
+    assert query is not None
+
     async def run() -> tuple[Accumulator, Usage]:
-        acc, _, usage = await collect(request, conv, prep.model, prep.query, api_key)
+        acc, _, usage = await collect(request, conv, prep.model, query, api_key)
         if not answer_images(acc):
             raise no_image(prep.model.bot, acc)
         return acc, usage

@@ -33,8 +33,14 @@ class Prepared:
     """A request made ready for Poe: the bot, its query, and the answer's extra headers."""
 
     model: ResolvedModel
-    query: dict[str, Any]
+    query: dict[str, Any] | None
     headers: dict[str, str]
+
+    def take_query(self) -> dict[str, Any]:
+        """The query, handed over once (this object keeps no reference to it)."""
+        query, self.query = self.query, None
+        assert query is not None, "the query is taken once"
+        return query
 
 
 def admitted(request: web.Request, conv: Conversation, access: Access) -> _Admitted:

@@ -107,6 +107,7 @@ class ChatExchange:
     """The Chat Completions face of one request (see ``api/answer.py``)."""
 
     keepalive = KEEPALIVE
+    keeps_turns = False
 
     __slots__ = ("conv",)
 

@@ -86,6 +86,13 @@ class Conversation:
     #: Repair rounds done so far (structured output that did not validate).
     structured_repairs: int = 0
 
+    def let_go(self) -> None:
+        """Drop the prompt (turns, media, attachments) once the Poe query is built, so that an
+        open stream does not hold a long conversation, or its images, for its whole answer."""
+        self.turns = []
+        self.media = []
+        self.attachments = {}
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:

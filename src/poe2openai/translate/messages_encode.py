@@ -180,6 +180,7 @@ class MessagesExchange:
     """The Messages face of one request (see ``api/answer.py``)."""
 
     keepalive = KEEPALIVE
+    keeps_turns = False
 
     def __init__(self, conv: Conversation) -> None:
         self.conv = conv

@@ -149,7 +149,12 @@ class ResponsesStream:
 
     def __init__(self, conv: Conversation, settings: ResponseSettings, id: str | None = None
                  ) -> None:
-        self.response = _base(id or new_id("resp"), int(time.time()), conv.model, settings)
+        # The ``response`` object is built when an event carries it, not kept: it has a
+        # field per request setting, and every open stream would hold one.
+        self._id, self._created, self._model = id or new_id("resp"), int(time.time()), conv.model
+        self._output: list[dict[str, Any]] = []
+        #: The finished ``response`` object; ``None`` until :meth:`finish` or :meth:`fail`.
+        self.response: dict[str, Any] | None = None
         self._settings = settings
         self._seq = 0
         self._items: list[_Item] = []
@@ -173,9 +178,15 @@ class ResponsesStream:
         return (cur.head + dumps(text) + b',"logprobs":[],"type":"response.output_text.delta",'
                 b'"sequence_number":%d}\n\n' % seq)
 
+    def _response(self) -> dict[str, Any]:
+        response = _base(self._id, self._created, self._model, self._settings)
+        response["output"] = self._output
+        return response
+
     def start(self) -> bytes:
-        return (self._event("response.created", response=self.response)
-                + self._event("response.in_progress", response=self.response))
+        response = self._response()
+        return (self._event("response.created", response=response)
+                + self._event("response.in_progress", response=response))
 
     def encode(self, items: list[Out]) -> bytes:
         cur = self._current
@@ -267,7 +278,7 @@ class ResponsesStream:
                                       output_index=item.pos, summary_index=0,
                                       part={"type": "summary_text", "text": text}))
             done = _reasoning_item(item.id, text)
-        self.response["output"].append(done)
+        self._output.append(done)
         frames.append(self._event("response.output_item.done", output_index=item.pos,
                                   item=done))
 
@@ -288,7 +299,7 @@ class ResponsesStream:
                 frames.append(self._event("response.function_call_arguments.done",
                                           item_id=call.id, output_index=call.pos,
                                           name=call.name, arguments=args))
-            self.response["output"].append(done)
+            self._output.append(done)
             frames.append(self._event("response.output_item.done", output_index=call.pos,
                                       item=done))
         self._calls.clear()
@@ -297,22 +308,23 @@ class ResponsesStream:
         frames: list[bytes] = []
         self._close_text(frames)
         self._close_calls(frames)
-        self.response["output"].sort(key=_position(self._items))
+        self._output.sort(key=_position(self._items))
         status, details = _finish_status(reason)
-        self.response.update(status=status, incomplete_details=details,
-                             usage=usage_object(usage))
+        self.response = response = self._response()
+        response.update(status=status, incomplete_details=details, usage=usage_object(usage))
         if status == "completed":
-            self.response["completed_at"] = int(time.time())
-        frames.append(self._event(f"response.{status}", response=self.response))
+            response["completed_at"] = int(time.time())
+        frames.append(self._event(f"response.{status}", response=response))
         return b"".join(frames)
 
     def fail(self, err: ProxyError) -> bytes:
         frames: list[bytes] = []
         self._close_text(frames)
         self._close_calls(frames)
-        self.response.update(status="failed", error={
-            "code": err.code or err.type, "message": err.message})
-        frames.append(self._event("response.failed", response=self.response))
+        self.response = response = self._response()
+        response.update(status="failed", error={"code": err.code or err.type,
+                                                "message": err.message})
+        frames.append(self._event("response.failed", response=response))
         return b"".join(frames)
 
 
@@ -329,13 +341,21 @@ class ResponsesExchange:
     def __init__(self, conv: Conversation, settings: ResponseSettings) -> None:
         self.conv = conv
         self.settings = settings
-        #: The finished ``response`` object (stream or not); ``None`` until then.
-        self.response: dict[str, Any] | None = None
+        self._response: dict[str, Any] | None = None
         self._stream: ResponsesStream | None = None
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        """The finished ``response`` object (stream or not); ``None`` until then."""
+        return self._stream.response if self._stream is not None else self._response
+
+    @property
+    def keeps_turns(self) -> bool:
+        """A stored response keeps its conversation (for ``previous_response_id``)."""
+        return self.settings.store
 
     def stream_encoder(self) -> ResponsesStream:
         self._stream = ResponsesStream(self.conv, self.settings)
-        self.response = self._stream.response
         return self._stream
 
     def complete(self, acc: Accumulator, reason: str, usage: Usage) -> dict[str, Any]:
@@ -355,7 +375,7 @@ class ResponsesExchange:
         response.update(status=status, incomplete_details=details, usage=usage_object(usage))
         if status == "completed":
             response["completed_at"] = int(time.time())
-        self.response = response
+        self._response = response
         return response
 
 

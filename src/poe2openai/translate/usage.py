@@ -23,7 +23,7 @@ from ..jsonlib import dumps_str
 from .conversation import Usage
 from .items import Accumulator, Out
 
-__all__ = ["Counter", "Tally", "add_usage", "chat_usage", "count_tokens", "count_usage",
+__all__ = ["Counter", "Tally", "add_usage", "answer_usage", "chat_usage", "count_tokens", "count_usage",
            "estimate_cut", "o200k_cut", "prompt_tokens", "query_prompt_tokens",
            "upstream_usage"]
 
@@ -63,7 +63,11 @@ def query_prompt_tokens(body: dict[str, Any], count: Counter = count_tokens) -> 
 def count_usage(query: dict[str, Any], acc: Accumulator, count: Counter = count_tokens) -> Usage:
     """The usage of one answer: the query's prompt, and the answer's text, reasoning and
     tool calls."""
-    prompt = query_prompt_tokens(query, count)
+    return answer_usage(query_prompt_tokens(query, count), acc, count)
+
+
+def answer_usage(prompt: int, acc: Accumulator, count: Counter = count_tokens) -> Usage:
+    """The usage of one answer whose prompt counted ``prompt`` tokens."""
     thinking = acc.reasoning_tokens + count("".join(acc.reasoning))
     answer = acc.content_tokens + count("".join(acc.content)) + sum(
         count(c["function"]["name"]) + count(c["function"]["arguments"]) for c in acc.tool_calls)
