@@ -64,6 +64,9 @@ class StreamEncoder(Protocol):
 
     #: Whether :meth:`finish` needs the usage (counting costs a little).
     wants_usage: bool
+    #: Whether the encoder keeps the whole answer anyway (then :meth:`output` gives it for
+    #: counting, and nothing else keeps a copy).
+    keeps_output: bool
 
     def start(self) -> bytes:
         """What goes out first, with the first items (e.g. the role chunk)."""
@@ -76,6 +79,9 @@ class StreamEncoder(Protocol):
 
     def fail(self, err: ProxyError) -> bytes:
         """The end of an answer that failed after the stream started."""
+
+    def output(self) -> Accumulator:
+        """The answer so far (only when :attr:`keeps_output`)."""
 
 
 class Exchange(Protocol):
@@ -283,15 +289,16 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
         while True:  # one Poe query, more only to repair structured output
             stages = make_stages(conv, model, stream_json=not buffered)
             translator = ResponseTranslator(streaming=True, stages=stages)
-            # Only what usage (or structured output) needs is kept: for usage alone, a tally
-            # that counts the answer as it grows (once the tokenizer is loaded).
+            # Only what usage (or structured output) needs is kept: for usage alone, nothing
+            # when the encoder keeps the answer anyway, else a tally that counts the answer as
+            # it grows (once the tokenizer is loaded).
             collected: Accumulator | None = None
             if fmt is not None or (enc.wants_usage and not TOKENIZER.loaded):
                 collected = Accumulator()
-            elif enc.wants_usage:
+            elif enc.wants_usage and not enc.keeps_output:
                 collected = Tally(TOKENIZER.count, TOKENIZER.cut)
             assert query is not None
-            prompt = _count_prompt(query) if collected is not None else 0
+            prompt = _count_prompt(query) if enc.wants_usage or fmt is not None else 0
             sending = _query(poe, model, query, api_key, obs)  # the query is serialised here
             if fmt is None:
                 query = None
@@ -366,8 +373,8 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                                 failed.message)
                 data += enc.fail(failed)
                 break
-            usage = (await _usage(prompt, translator, collected)
-                     if collected is not None else None)
+            counted = collected if collected is not None or not enc.wants_usage else enc.output()
+            usage = await _usage(prompt, translator, counted) if counted is not None else None
             total = add_usage(total, usage)
             if total is not None:
                 obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens

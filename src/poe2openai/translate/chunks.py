@@ -14,7 +14,16 @@ from typing import Any
 from ..errors import ProxyError
 from ..jsonlib import dumps
 from .conversation import Conversation, Usage
-from .items import CONTENT, ERROR, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .items import (
+    CONTENT,
+    ERROR,
+    REASONING,
+    TOOL_ARGS,
+    TOOL_CALL,
+    Accumulator,
+    KeepsNoOutput,
+    Out,
+)
 from .usage import chat_usage
 
 __all__ = ["DONE", "KEEPALIVE", "ChatExchange", "ChunkEncoder", "completion_id",
@@ -30,7 +39,7 @@ def completion_id() -> str:
     return f"chatcmpl-{random.getrandbits(96):024x}"
 
 
-class ChunkEncoder:
+class ChunkEncoder(KeepsNoOutput):
     """Renders ``data: {chat.completion.chunk}\\n\\n`` frames for one response."""
 
     # Only the rendered prefix is kept (id, created and model are in it): an open stream

@@ -18,7 +18,7 @@ from typing import Any, Final
 from ..errors import ProxyError
 from ..jsonlib import JSONDecodeError, dumps, loads
 from .conversation import Conversation, Usage
-from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, KeepsNoOutput, Out
 
 __all__ = ["KEEPALIVE", "MessagesExchange", "MessagesStream", "error_body", "error_status",
            "stop_reason"]
@@ -85,7 +85,7 @@ def _text_delta(index: int, text: str) -> bytes:
             b'"text":%b},"type":"content_block_delta"}\n\n' % (index, dumps(text)))
 
 
-class MessagesStream:
+class MessagesStream(KeepsNoOutput):
     wants_usage = True
 
     def __init__(self, model: str) -> None:

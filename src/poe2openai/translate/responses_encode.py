@@ -146,6 +146,7 @@ class ResponsesStream:
     """The event stream of one answer; also builds the final ``response`` object."""
 
     wants_usage = True
+    keeps_output = True  # every item, for response.completed
 
     def __init__(self, conv: Conversation, settings: ResponseSettings, id: str | None = None
                  ) -> None:
@@ -166,6 +167,19 @@ class ResponsesStream:
         fields["sequence_number"] = self._seq
         self._seq += 1
         return b"event: " + type.encode() + b"\ndata: " + dumps(fields) + b"\n\n"
+
+    def output(self) -> Accumulator:
+        """The answer so far, for counting its tokens (the text is shared, not copied)."""
+        acc = Accumulator()
+        for item in self._items:
+            if item.kind == CONTENT:
+                acc.content += item.parts
+            elif item.kind == REASONING:
+                acc.reasoning += item.parts
+            else:
+                acc.tool_calls.append({"id": item.call_id, "type": "function", "function": {
+                    "name": item.name, "arguments": "".join(item.parts)}})
+        return acc
 
     def _text_delta(self, cur: _Item, text: str) -> bytes:
         """``response.output_text.delta``, byte for byte what :meth:`_event` writes, with the
