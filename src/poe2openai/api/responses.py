@@ -61,6 +61,8 @@ class _StoringExchange(ResponsesExchange):
     """Stores the finished response (with ``store``) once, before the client can see its end,
     so that continuing it at once, on this instance or another, finds it."""
 
+    __slots__ = ("_owner", "_store", "_stored")
+
     def __init__(self, conv: Conversation, settings: ResponseSettings,
                  store: ResponseStore | SharedResponses, owner: str) -> None:
         super().__init__(conv, settings)

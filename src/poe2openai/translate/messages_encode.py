@@ -86,6 +86,8 @@ def _text_delta(index: int, text: str) -> bytes:
 
 
 class MessagesStream(KeepsNoOutput):
+    # Slots, and containers made only when needed: every open stream has one of these.
+    __slots__ = ("_calls", "_index", "_open", "_thinking", "id", "model")
     wants_usage = True
 
     def __init__(self, model: str) -> None:
@@ -93,14 +95,14 @@ class MessagesStream(KeepsNoOutput):
         self.model = model
         self._index = -1
         self._open: int | None = None  # CONTENT or REASONING: the kind of the open block
-        self._thinking: list[str] = []
-        self._calls: dict[int, list[str]] = {}  # call index → [id, name, args…]
-        self._order: list[int] = []
+        self._thinking: list[str] | None = None  # the open thinking block's text
+        # call index → [id, name, args…], in the order the calls started
+        self._calls: dict[int, list[str]] | None = None
 
     def start(self) -> bytes:
-        message: dict[str, Any] = {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
-                   "content": [], "stop_reason": None, "stop_sequence": None,
-                   "usage": _usage(None)}
+        message: dict[str, Any] = {
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model,
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": _usage(None)}
         return _event("message_start", {"message": message}) + KEEPALIVE
 
     def encode(self, items: list[Out]) -> bytes:
@@ -126,15 +128,18 @@ class MessagesStream(KeepsNoOutput):
                 if kind == CONTENT:
                     frames.append(_text_delta(self._index, text))
                 else:
+                    if self._thinking is None:
+                        self._thinking = []
                     self._thinking.append(text)
                     frames.append(_event("content_block_delta", {"index": self._index, "delta": {
                         "type": "thinking_delta", "thinking": text}}))
             elif kind == TOOL_CALL:
                 self._close(frames)
+                if self._calls is None:
+                    self._calls = {}
                 self._calls[item[1]] = [item[2], item[3]]
-                self._order.append(item[1])
             elif kind == TOOL_ARGS:
-                call = self._calls.get(item[1])
+                call = self._calls.get(item[1]) if self._calls is not None else None
                 if call is not None:
                     call.append(item[2])
         return b"".join(frames)
@@ -144,14 +149,16 @@ class MessagesStream(KeepsNoOutput):
             return
         if self._open == REASONING:
             frames.append(_event("content_block_delta", {"index": self._index, "delta": {
-                "type": "signature_delta", "signature": _signature("".join(self._thinking))}}))
-            self._thinking = []
+                "type": "signature_delta",
+                "signature": _signature("".join(self._thinking or ()))}}))
+            self._thinking = None
         frames.append(_event("content_block_stop", {"index": self._index}))
         self._open = None
 
     def _flush_calls(self, frames: list[bytes]) -> None:
-        for key in self._order:
-            call_id, name, *args = self._calls[key]
+        if self._calls is None:
+            return
+        for call_id, name, *args in self._calls.values():
             self._index += 1
             frames.append(_event("content_block_start", {"index": self._index, "content_block": {
                 "type": "tool_use", "id": call_id, "name": name, "input": {}}}))
@@ -159,8 +166,7 @@ class MessagesStream(KeepsNoOutput):
                 "type": "input_json_delta",
                 "partial_json": dumps(_input("".join(args))).decode()}}))
             frames.append(_event("content_block_stop", {"index": self._index}))
-        self._calls.clear()
-        self._order.clear()
+        self._calls = None
 
     def finish(self, reason: str, usage: Usage | None) -> bytes:
         frames: list[bytes] = []
@@ -179,6 +185,7 @@ class MessagesStream(KeepsNoOutput):
 class MessagesExchange:
     """The Messages face of one request (see ``api/answer.py``)."""
 
+    __slots__ = ("conv",)
     keepalive = KEEPALIVE
     keeps_turns = False
 

@@ -145,6 +145,8 @@ class _Item:
 class ResponsesStream:
     """The event stream of one answer; also builds the final ``response`` object."""
 
+    __slots__ = ("_calls", "_created", "_current", "_id", "_items", "_model", "_output", "_seq",
+                 "_settings", "response")
     wants_usage = True
     keeps_output = True  # every item, for response.completed
 
@@ -350,6 +352,7 @@ def _position(items: list[_Item]) -> Any:
 class ResponsesExchange:
     """The Responses face of one request (see ``api/answer.py``)."""
 
+    __slots__ = ("_response", "_stream", "conv", "settings")
     keepalive = KEEPALIVE
 
     def __init__(self, conv: Conversation, settings: ResponseSettings) -> None:
