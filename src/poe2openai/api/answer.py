@@ -1,8 +1,9 @@
 """The answering loop every API face shares: resolve the model, check the bot parameters,
 upload media, query Poe, translate, and write the face's encoding.
 
-A face hands over a parsed :class:`~..translate.conversation.Conversation` and an
-:class:`Exchange`, its per-request encoder. Everything else happens once, here:
+A face is a route handler made by :func:`face_handler` from its :data:`Opener`, which
+parses the request into a :class:`~..translate.conversation.Conversation` and an
+:class:`Exchange` (its per-request encoder). Everything else happens once, here:
 
 * the HTTP status of a stream is held until Poe's first event (up to
   ``FIRST_BYTE_WAIT``), so that an error Poe reports first becomes a real HTTP error
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -47,7 +50,7 @@ from ..translate.usage import Tally, add_usage, answer_usage, query_prompt_token
 from .prepare import Prepared, admitted, overhead_ms, prepare
 from .streams import StreamState
 
-__all__ = ["Exchange", "StreamEncoder", "answer", "collect"]
+__all__ = ["Exchange", "Opener", "StreamEncoder", "collect", "face_handler"]
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +114,37 @@ class SSEResponse(web.StreamResponse):
         raise RuntimeError("server-sent events are never compressed")
 
 
-async def answer(request: web.Request, exchange: Exchange, conv: Conversation,
-                 access: Access) -> web.StreamResponse:
-    """Answer ``conv`` for any face, for the client ``access`` names (see
-    :func:`.credentials.authorize`). Raises :class:`ProxyError` before a response starts."""
+#: A face's first step: the request's access (:func:`.credentials.authorize`), its parsed
+#: conversation and the face's exchange. It reads and checks; nothing is asked of Poe yet.
+Opener = Callable[[web.Request], Awaitable[tuple[Access, Conversation, Exchange]]]
+
+
+def face_handler(open_request: Opener) -> Callable[[web.Request],
+                                                   Awaitable[web.StreamResponse]]:
+    """The route handler of a face: the request opened by ``open_request``, then answered.
+    One coroutine for both (a face's own handler awaiting the loop would be one more frame
+    that every open stream holds, and resumes on each of its network reads)."""
+    return functools.partial(_answer, open_request=open_request)
+
+
+async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamResponse:
+    """Raises :class:`ProxyError` before a response starts."""
+    access, conv, exchange = await open_request(request)
     async with admitted(request, conv, access) as obs:
         prep = await prepare(request, conv, access)
         try:
             if conv.stream:
                 return await _stream(request, exchange, conv, prep, access.poe_key, obs)
-            return await _complete(request, exchange, conv, prep.model, prep.take_query(),
+            resp = await _complete(request, exchange, conv, prep.model, prep.take_query(),
                                    access.poe_key, prep.headers, obs)
         except asyncio.CancelledError:
             log.info("Client left before the answer from %s was complete; Poe's answer "
                      "closed", prep.model.bot)
             raise
+        before_end = getattr(exchange, "before_end", None)
+        if before_end is not None:
+            await before_end()
+        return resp
 
 
 #: Texts longer than this are counted in a worker thread, not on the event loop.

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..team.gate import Access
 from ..translate.chunks import ChatExchange
+from ..translate.conversation import Conversation
 from ..translate.request import parse_chat_request
-from .answer import answer
+from .answer import face_handler
 from .body import read_json
 from .credentials import authorize
 
 __all__ = ["chat_completions"]
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
+async def _open(request: web.Request) -> tuple[Access, Conversation, ChatExchange]:
     access = authorize(request, "chat")
     conv = parse_chat_request(await read_json(request))
-    return await answer(request, ChatExchange(conv), conv, access)
+    return access, conv, ChatExchange(conv)
+
+
+chat_completions = face_handler(_open)

@@ -16,12 +16,14 @@ from aiohttp import web
 
 from .. import keys
 from ..jsonlib import dumps
+from ..team.gate import Access
 from ..tokenizer import TOKENIZER
+from ..translate.conversation import Conversation
 from ..translate.messages_encode import MessagesExchange
 from ..translate.messages_request import parse_messages_request
 from ..translate.query import build_poe_query
 from ..translate.usage import query_prompt_tokens
-from .answer import answer
+from .answer import face_handler
 from .body import read_json
 from .credentials import authorize
 
@@ -44,10 +46,13 @@ def wants_anthropic_list(request: web.BaseRequest) -> bool:
     return "anthropic-version" in headers or "x-api-key" in headers
 
 
-async def create_message(request: web.Request) -> web.StreamResponse:
+async def _open(request: web.Request) -> tuple[Access, Conversation, MessagesExchange]:
     access = authorize(request, "messages")
     conv = parse_messages_request(await read_json(request))
-    return await answer(request, MessagesExchange(conv), conv, access)
+    return access, conv, MessagesExchange(conv)
+
+
+create_message = face_handler(_open)
 
 
 async def count_tokens(request: web.Request) -> web.Response:

@@ -15,10 +15,11 @@ from .. import keys
 from ..cluster.responses import SharedResponses
 from ..errors import NotFound
 from ..jsonlib import dumps
+from ..team.gate import Access
 from ..translate.conversation import Conversation
 from ..translate.responses_encode import ResponseSettings, ResponsesExchange, output_turns
 from ..translate.responses_request import parse_responses_request
-from .answer import answer
+from .answer import face_handler
 from .body import read_json
 from .credentials import authorize
 from .response_store import ResponseStore, StoredResponse
@@ -41,7 +42,7 @@ def _continue(conv: Conversation, previous: StoredResponse) -> None:
     conv.attachments = dict(previous.attachments)
 
 
-async def create_response(request: web.Request) -> web.StreamResponse:
+async def _open(request: web.Request) -> tuple[Access, Conversation, ResponsesExchange]:
     access = authorize(request, "responses")
     parsed = parse_responses_request(await read_json(request))
     conv = parsed.conv
@@ -51,10 +52,11 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         if previous is None:
             raise _not_found(parsed.previous_response_id, "previous_response_id")
         _continue(conv, previous)
-    exchange = _StoringExchange(conv, parsed.settings, store, access.owner)
-    resp = await answer(request, exchange, conv, access)
-    await exchange.before_end()  # a stream stored it already, before its last event
-    return resp
+    # Stored (with ``store``) by ``before_end``, once the answer is complete.
+    return access, conv, _StoringExchange(conv, parsed.settings, store, access.owner)
+
+
+create_response = face_handler(_open)
 
 
 class _StoringExchange(ResponsesExchange):
