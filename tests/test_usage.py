@@ -10,7 +10,7 @@ import openai
 import pytest
 from aiohttp.test_utils import TestClient
 
-from poe2openai.api import answer as serving
+from poe2openai.api import counting as serving
 from poe2openai.tokenizer import Tokenizer
 from poe2openai.translate.usage import count_tokens, prompt_tokens
 from tests.fake_poe import FakePoe, done, text

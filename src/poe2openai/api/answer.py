@@ -22,7 +22,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -32,8 +32,7 @@ from ..errors import ProxyError, StructuredOutputFailed, UpstreamError
 from ..jsonlib import dumps
 from ..modeloptions import ResolvedModel
 from ..poe.client import PoeClient, PoeStream
-from ..team.gate import OBSERVATION, Access, Observation
-from ..tokenizer import TOKENIZER
+from ..team.gate import OBSERVATION, Observation
 from ..translate.conversation import Conversation, Usage
 from ..translate.items import ERROR, Accumulator, Out
 from ..translate.response import ResponseTranslator, Stage
@@ -46,11 +45,13 @@ from ..translate.structured import (
     problem,
     repair_query,
 )
-from ..translate.usage import Tally, add_usage, answer_usage, query_prompt_tokens, upstream_usage
+from ..translate.usage import add_usage
+from .counting import collector, count_prompt, usage_of
+from .exchange import Exchange, Opener
 from .prepare import Prepared, admitted, overhead_ms, prepare
 from .streams import StreamState
 
-__all__ = ["Exchange", "Opener", "StreamEncoder", "collect", "face_handler"]
+__all__ = ["collect", "face_handler"]
 
 log = logging.getLogger(__name__)
 
@@ -62,61 +63,11 @@ SSE_HEADERS: CIMultiDict[str] = CIMultiDict({
 })
 
 
-class StreamEncoder(Protocol):
-    """One streamed answer in a face's wire format."""
-
-    #: Whether :meth:`finish` needs the usage (counting costs a little).
-    wants_usage: bool
-    #: Whether the encoder keeps the whole answer anyway (then :meth:`output` gives it for
-    #: counting, and nothing else keeps a copy).
-    keeps_output: bool
-
-    def start(self) -> bytes:
-        """What goes out first, with the first items (e.g. the role chunk)."""
-
-    def encode(self, items: list[Out]) -> bytes:
-        """A batch of output items (never an error item)."""
-
-    def finish(self, reason: str, usage: Usage | None) -> bytes:
-        """The end of a complete answer, terminators included."""
-
-    def fail(self, err: ProxyError) -> bytes:
-        """The end of an answer that failed after the stream started."""
-
-    def output(self) -> Accumulator:
-        """The answer so far (only when :attr:`keeps_output`)."""
-
-
-class Exchange(Protocol):
-    """A face's side of one request: its encoders, keep-alive bytes and response headers.
-
-    An exchange may also have ``async def before_end()``: awaited once a streamed answer is
-    complete, before its last bytes go out (the Responses face stores the response there, so
-    a client that continues it the moment it ends, on any instance, finds it)."""
-
-    keepalive: bytes
-
-    @property
-    def keeps_turns(self) -> bool:
-        """Whether the exchange reads the conversation's turns after the query is built (else
-        a stream lets them go)."""
-
-    def stream_encoder(self) -> StreamEncoder: ...
-
-    def complete(self, acc: Accumulator, reason: str, usage: Usage) -> dict[str, Any]:
-        """The non-stream answer's JSON body."""
-
-
 class SSEResponse(web.StreamResponse):
     """A stream response that refuses compression (zlib would hold chunks back)."""
 
     def enable_compression(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError("server-sent events are never compressed")
-
-
-#: A face's first step: the request's access (:func:`.credentials.authorize`), its parsed
-#: conversation and the face's exchange. It reads and checks; nothing is asked of Poe yet.
-Opener = Callable[[web.Request], Awaitable[tuple[Access, Conversation, Exchange]]]
 
 
 def face_handler(open_request: Opener) -> Callable[[web.Request],
@@ -145,40 +96,6 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
         if before_end is not None:
             await before_end()
         return resp
-
-
-#: Texts longer than this are counted in a worker thread, not on the event loop.
-_COUNT_INLINE = 32768
-
-
-def _count_prompt(query: dict[str, Any]) -> int | asyncio.Future[int]:
-    """The prompt tokens of ``query``: counted now with the estimate; with tiktoken (or before
-    the tokenizer is loaded) in a worker thread, to be awaited with the answer's usage. Either
-    way the query itself need not be kept for the count."""
-    if TOKENIZER.loaded and not TOKENIZER.exact:
-        return query_prompt_tokens(query, TOKENIZER.count)
-    return asyncio.get_running_loop().run_in_executor(None, _load_and_count, query)
-
-
-def _load_and_count(query: dict[str, Any]) -> int:
-    TOKENIZER.load()  # once per process
-    return query_prompt_tokens(query, TOKENIZER.count)
-
-
-async def _usage(prompt: int | asyncio.Future[int], translator: ResponseTranslator,
-                 acc: Accumulator) -> Usage:
-    """The answer's usage: the one the bot reported, else the prompt's count
-    (:func:`_count_prompt`) and the answer's."""
-    if not isinstance(prompt, int):
-        prompt = await prompt
-    reported = upstream_usage(translator.upstream_usage)
-    if reported is not None:
-        return reported
-    size = sum(map(len, acc.content)) + sum(map(len, acc.reasoning))
-    if TOKENIZER.exact and size > _COUNT_INLINE:
-        return await asyncio.get_running_loop().run_in_executor(
-            None, answer_usage, prompt, acc, TOKENIZER.count)
-    return answer_usage(prompt, acc, TOKENIZER.count)
 
 
 def _finish_reason(translator: ResponseTranslator, acc: Accumulator | None) -> str:
@@ -241,8 +158,8 @@ async def collect(request: web.Request, conv: Conversation, model: ResolvedModel
     if held is not None:  # structured output: the answer, held back, counts all the same
         counted = Accumulator()
         counted.content, counted.reasoning = [held.text], acc.reasoning
-    return acc, _finish_reason(translator, acc), await _usage(_count_prompt(query), translator,
-                                                              counted)
+    usage = await usage_of(count_prompt(query), translator.upstream_usage, counted)
+    return acc, _finish_reason(translator, acc), usage
 
 
 async def _complete(request: web.Request, exchange: Exchange, conv: Conversation,
@@ -311,13 +228,9 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
             # Only what usage (or structured output) needs is kept: for usage alone, nothing
             # when the encoder keeps the answer anyway, else a tally that counts the answer as
             # it grows (once the tokenizer is loaded).
-            collected: Accumulator | None = None
-            if fmt is not None or (enc.wants_usage and not TOKENIZER.loaded):
-                collected = Accumulator()
-            elif enc.wants_usage and not enc.keeps_output:
-                collected = Tally(TOKENIZER.count, TOKENIZER.cut)
+            collected = collector(enc, structured=fmt is not None)
             assert query is not None
-            prompt = _count_prompt(query) if enc.wants_usage or fmt is not None else 0
+            prompt = count_prompt(query) if enc.wants_usage or fmt is not None else 0
             sending = _query(poe, model, query, api_key, obs)  # the query is serialised here
             if fmt is None:
                 query = None
@@ -393,7 +306,8 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                 data += enc.fail(failed)
                 break
             counted = collected if collected is not None or not enc.wants_usage else enc.output()
-            usage = await _usage(prompt, translator, counted) if counted is not None else None
+            usage = (await usage_of(prompt, translator.upstream_usage, counted)
+                     if counted is not None else None)
             total = add_usage(total, usage)
             if total is not None:
                 obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
