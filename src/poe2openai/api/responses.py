@@ -17,8 +17,8 @@ from ..errors import NotFound
 from ..jsonlib import dumps
 from ..team.gate import Access
 from ..translate.conversation import Conversation
-from ..translate.responses_encode import ResponseSettings, ResponsesExchange, output_turns
-from ..translate.responses_request import parse_responses_request
+from ..translate.responses_encode import ResponseSettings, ResponsesExchange
+from ..translate.responses_request import output_turns, parse_responses_request
 from .answer import face_handler
 from .body import read_json
 from .credentials import authorize

@@ -22,11 +22,11 @@ from typing import Any
 
 from ..errors import ProxyError
 from ..jsonlib import JSONDecodeError, dumps, loads
-from .conversation import Conversation, ToolCall, Turn, Usage
+from .conversation import Conversation, Usage
 from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out, add_text
 
 __all__ = ["KEEPALIVE", "ResponseSettings", "ResponsesExchange", "ResponsesStream",
-           "new_id", "output_turns", "usage_object"]
+           "new_id", "usage_object"]
 
 #: Written while Poe is silent. An event, not an SSE comment: Codex's idle timeout
 #: (``stream_idle_timeout_ms``) counts only events, and its parser drops comments. Clients
@@ -394,24 +394,3 @@ class ResponsesExchange:
             response["completed_at"] = int(time.time())
         self._response = response
         return response
-
-
-def output_turns(response: dict[str, Any]) -> list[Turn]:
-    """The answer of a finished ``response`` as conversation turns (for ``previous_response_id``)."""
-    text: list[str] = []
-    reasoning: list[str] = []
-    calls: list[ToolCall] = []
-    for item in response.get("output") or ():
-        kind = item.get("type")
-        if kind == "message":
-            text += [p.get("text", "") for p in item.get("content") or ()]
-        elif kind == "reasoning":
-            reasoning += [p.get("text", "") for p in item.get("summary") or ()]
-        elif kind in ("function_call", "custom_tool_call"):
-            name = item["name"]
-            if item.get("namespace"):
-                name = f"{item['namespace']}__{name}"
-            custom = kind == "custom_tool_call"
-            calls.append(ToolCall(item["call_id"], name,
-                                  item["input"] if custom else item["arguments"], custom=custom))
-    return [Turn("assistant", "".join(text), calls=calls, reasoning="".join(reasoning))]

@@ -1,5 +1,6 @@
-"""The Responses face's requests (``POST /v1/responses``) → neutral conversation.
-Pure: no I/O.
+"""The Responses face's requests (``POST /v1/responses``) → neutral conversation, and a
+stored response's answer → conversation turns (:func:`output_turns`, for
+``previous_response_id``). Pure: no I/O.
 
 ``input`` is a string or a list of items: messages (``input_text``, ``input_image``,
 ``input_file``, ``output_text``, ``refusal`` parts), ``function_call`` /
@@ -31,7 +32,7 @@ from .responses_tools import ToolOffer
 from .structured import forced_tool_format, parse_text_format
 from .tooloptions import parse_tool_choice
 
-__all__ = ["RESPONSES_FIELDS", "ResponsesRequest", "parse_responses_request"]
+__all__ = ["RESPONSES_FIELDS", "ResponsesRequest", "output_turns", "parse_responses_request"]
 
 #: Responses request fields. They are never sent as bot parameters.
 RESPONSES_FIELDS: Final = frozenset({
@@ -329,3 +330,24 @@ def _file(part: dict[str, Any], where: str, index: int) -> MediaPart:
                               filename=filename)
     _no_file_id(part, where)
     raise _fail(f"{where} needs 'file_data' (a data: URL or base64) or 'file_url'.", where)
+
+
+def output_turns(response: dict[str, Any]) -> list[Turn]:
+    """The answer of a finished ``response`` as conversation turns (for ``previous_response_id``)."""
+    text: list[str] = []
+    reasoning: list[str] = []
+    calls: list[ToolCall] = []
+    for item in response.get("output") or ():
+        kind = item.get("type")
+        if kind == "message":
+            text += [p.get("text", "") for p in item.get("content") or ()]
+        elif kind == "reasoning":
+            reasoning += [p.get("text", "") for p in item.get("summary") or ()]
+        elif kind in ("function_call", "custom_tool_call"):
+            name = item["name"]
+            if item.get("namespace"):
+                name = f"{item['namespace']}__{name}"
+            custom = kind == "custom_tool_call"
+            calls.append(ToolCall(item["call_id"], name,
+                                  item["input"] if custom else item["arguments"], custom=custom))
+    return [Turn("assistant", "".join(text), calls=calls, reasoning="".join(reasoning))]
