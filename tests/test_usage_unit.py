@@ -190,3 +190,28 @@ def test_tally_holds_little_and_counts_the_whole(exact: bool, tmp_path: Path,
     assert tally.content_tokens > 0 and tally.reasoning_tokens > 0
     query = {"query": [{"role": "user", "content": "hi"}]}
     assert count_usage(query, tally, tok.count) == count_usage(query, whole, tok.count)
+
+
+def test_tally_work_stays_linear_without_cuts(tmp_path: Path, no_download: None) -> None:
+    """An answer with no o200k cut (numbers, tables) is looked at again only every
+    TALLY_HOLD characters, and only from where the last look ended: the characters the
+    cutter scans add up to about the answer's length, not its square."""
+    tok = Tokenizer({"TIKTOKEN_ENCODING_PATH": str(tiny_encoding(tmp_path / "t.tiktoken"))})
+    tok.load()
+    looks: list[tuple[int, int]] = []
+
+    def cut(text: str, start: int = 1) -> int:
+        looks.append((len(text), start))
+        return tok.cut(text, start)
+
+    tally, whole = Tally(tok.count, cut), Accumulator()
+    answer = "".join(f"| {i} | {i * 7} |\n" for i in range(3000))  # no space before a letter
+    for i in range(0, len(answer), 16):
+        tally.add([(CONTENT, answer[i:i + 16])])
+        whole.add([(CONTENT, answer[i:i + 16])])
+    assert len(looks) <= len(answer) // TALLY_HOLD + 1
+    assert sum(length - start for length, start in looks) <= 2 * len(answer)
+    query = {"query": [{"role": "user", "content": "hi"}]}
+    assert count_usage(query, tally, tok.count) == count_usage(query, whole, tok.count)
+    tally.add([(CONTENT, " then words again " * 40)])  # a cut at last: the held text goes
+    assert sum(map(len, tally.content)) < 2 * TALLY_HOLD

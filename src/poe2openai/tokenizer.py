@@ -136,9 +136,12 @@ class Tokenizer:
             return estimate(text)
         return len(enc.encode_ordinary(text))
 
-    def cut(self, text: str) -> int:
-        """Where ``text`` can be cut so that the counts of its halves add up to its count."""
-        return o200k_cut(text) if self._encoding is not None else estimate_cut(text)
+    def cut(self, text: str, start: int = 1) -> int:
+        """Where ``text`` can be cut so that the counts of its halves add up to its count (0:
+        nowhere); no cut before ``start`` needs looking at."""
+        if self._encoding is not None:
+            return o200k_cut(text, start)
+        return estimate_cut(text, start)
 
 
 #: The process-wide tokenizer (the encoding is immutable data, shared by every app).

@@ -32,8 +32,9 @@ _PER_MESSAGE = 4
 _PER_REPLY = 2
 
 Counter = Callable[[str], int]
-#: Where a text can be cut so that counting both halves gives its count (0: nowhere).
-Cutter = Callable[[str], int]
+#: Where a text can be cut so that counting both halves gives its count (0: nowhere); the
+#: second argument says where to start looking (no cut before it needs looking at).
+Cutter = Callable[[str, int], int]
 
 
 def count_tokens(text: str) -> int:
@@ -74,9 +75,10 @@ def answer_usage(prompt: int, acc: Accumulator, count: Counter = count_tokens) -
     return Usage(prompt, answer + thinking, thinking)
 
 
-def estimate_cut(text: str) -> int:
+def estimate_cut(text: str, start: int = 1) -> int:
     """A cut for :func:`count_tokens`: where the UTF-8 before it is a multiple of four bytes
-    (then the estimate of the two halves adds up to the estimate of the whole)."""
+    (then the estimate of the two halves adds up to the estimate of the whole). It looks
+    near the end only, whatever ``start`` says."""
     raw = text.encode("utf-8", "surrogatepass")
     end = len(raw) & ~3
     if end == len(raw):
@@ -90,14 +92,16 @@ def estimate_cut(text: str) -> int:
     return 0
 
 
-def o200k_cut(text: str) -> int:
-    """A cut for ``o200k_base``: before the last space that sits between a non-space and a
-    letter. Its pre-tokenizer (the pattern in :mod:`poe2openai.tokenizer`) always ends a
-    piece there and starts " word" anew, and tokens never cross pieces."""
+def o200k_cut(text: str, start: int = 1) -> int:
+    """A cut for ``o200k_base``: before the last space (at ``start`` or after) that sits
+    between a non-space and a letter. Its pre-tokenizer (the pattern in
+    :mod:`poe2openai.tokenizer`) always ends a piece there and starts " word" anew, and
+    tokens never cross pieces."""
     i = len(text) - 1
+    start = max(1, start)
     while True:
-        i = text.rfind(" ", 1, i)
-        if i <= 0:
+        i = text.rfind(" ", start, i)
+        if i < start:
             return 0
         if not text[i - 1].isspace() and text[i + 1:i + 2].isalpha():
             return i
@@ -111,30 +115,43 @@ class Tally(Accumulator):
     """An :class:`Accumulator` for usage alone: a stream's answer and reasoning are counted
     as they grow, in pieces cut where the count does not change, so that an open stream
     holds about :data:`TALLY_HOLD` characters of them instead of the whole answer. Stream
-    items only (no ``RESET``)."""
+    items only (no ``RESET``).
 
-    __slots__ = ("_count", "_cut", "content_tokens", "reasoning_tokens")
+    A text may have no cut for a long while (a list of numbers has no space before a
+    letter): then it is held, and looked at again only after :data:`TALLY_HOLD` more
+    characters, from where the last look ended, so that the work stays linear."""
+
+    __slots__ = ("_count", "_cut", "_from", "_next", "content_tokens", "reasoning_tokens")
 
     def __init__(self, count: Counter, cut: Cutter) -> None:
         super().__init__()
         self._count, self._cut = count, cut
         self.content_tokens = self.reasoning_tokens = 0
+        # Per kind (content, reasoning): the held length at which to look for a cut next,
+        # and where that look starts (no cut before it).
+        self._next = [TALLY_HOLD, TALLY_HOLD]
+        self._from = [1, 1]
 
     def add(self, items: list[Out]) -> None:
         super().add(items)
         # add_text keeps the longest piece first: it is at least half of what is held.
-        if self.content and len(self.content[0]) >= TALLY_HOLD:
-            self.content_tokens += self._take(self.content)
-        if self.reasoning and len(self.reasoning[0]) >= TALLY_HOLD:
-            self.reasoning_tokens += self._take(self.reasoning)
+        if self.content and 2 * len(self.content[0]) >= self._next[0]:
+            self.content_tokens += self._take(self.content, 0)
+        if self.reasoning and 2 * len(self.reasoning[0]) >= self._next[1]:
+            self.reasoning_tokens += self._take(self.reasoning, 1)
 
-    def _take(self, parts: list[str]) -> int:
+    def _take(self, parts: list[str], kind: int) -> int:
+        if sum(map(len, parts)) < self._next[kind]:
+            return 0
         text = "".join(parts)
-        cut = self._cut(text)
+        cut = self._cut(text, self._from[kind])
         if not cut:
             parts[:] = [text]
+            self._next[kind] = len(text) + TALLY_HOLD
+            self._from[kind] = len(text) - 1  # the last character's space has no next yet
             return 0
         parts[:] = [text[cut:]] if cut < len(text) else []
+        self._next[kind], self._from[kind] = TALLY_HOLD, 1
         return self._count(text[:cut])
 
 
