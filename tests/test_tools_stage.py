@@ -21,7 +21,8 @@ from poe2openai.translate.response import (
 )
 from poe2openai.translate.stages import make_stages
 from poe2openai.translate.tooloptions import ToolOptions, parse_tool_options
-from poe2openai.translate.xmltools import XmlToolCalls, parse_block, render_call
+from poe2openai.translate.xmlprompt import render_call
+from poe2openai.translate.xmltools import XmlToolCalls, parse_block
 from tests.stage_utils import check_all_splits, merge, run
 
 C = CONTENT

@@ -29,7 +29,7 @@ from ..modeloptions import ResolvedModel
 from .conversation import Conversation, ToolCall
 from .structured import instruction
 from .tooloptions import ToolOptions
-from .xmltools import render_call, render_results, xml_instructions
+from .xmlprompt import render_call, render_results, xml_instructions
 
 __all__ = ["PROTOCOL_VERSION", "build_poe_query", "poe_tools"]
 
