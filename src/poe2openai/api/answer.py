@@ -230,11 +230,12 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
             # it grows (once the tokenizer is loaded).
             collected = collector(enc, structured=fmt is not None)
             assert query is not None
-            prompt = count_prompt(query) if enc.wants_usage or fmt is not None else 0
-            sending = _query(poe, model, query, api_key, obs)  # the query is serialised here
-            if fmt is None:
-                query = None
-            async with sending as upstream:
+            async with _query(poe, model, query, api_key, obs) as upstream:
+                # The prompt is counted while Poe starts its answer, not before the query
+                # goes out; after that the stream holds none of it.
+                prompt = count_prompt(query) if enc.wants_usage or fmt is not None else 0
+                if fmt is None:
+                    query = None
                 if state is None:
                     state = StreamState(None, upstream, loop.time(), exchange.keepalive)
                     streams.add(state)
@@ -305,9 +306,10 @@ async def _stream(request: web.Request, exchange: Exchange, conv: Conversation,
                                 failed.message)
                 data += enc.fail(failed)
                 break
-            counted = collected if collected is not None or not enc.wants_usage else enc.output()
-            usage = (await usage_of(prompt, translator.upstream_usage, counted)
-                     if counted is not None else None)
+            if collected is None and enc.wants_usage:
+                collected = enc.output()  # the encoder kept the answer (collector())
+            usage = (await usage_of(prompt, translator.upstream_usage, collected)
+                     if collected is not None else None)
             total = add_usage(total, usage)
             if total is not None:
                 obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens

@@ -21,13 +21,16 @@ __all__ = ["collector", "count_prompt", "usage_of"]
 
 def collector(enc: StreamEncoder, *, structured: bool) -> Accumulator | None:
     """What a stream keeps of its answer: everything for structured output (it is checked
-    at the end); for usage alone, nothing when the encoder keeps the answer anyway, else a
-    tally that counts the answer as it grows (once the tokenizer is loaded)."""
-    if structured or (enc.wants_usage and not TOKENIZER.loaded):
+    at the end); nothing when usage is not wanted or the encoder keeps the answer anyway
+    (:meth:`~.exchange.StreamEncoder.output`); else a tally that counts the answer as it
+    grows (the whole answer, while the tokenizer is not loaded yet)."""
+    if structured:
         return Accumulator()
-    if enc.wants_usage and not enc.keeps_output:
-        return Tally(TOKENIZER.count, TOKENIZER.cut)
-    return None
+    if not enc.wants_usage or enc.keeps_output:
+        return None
+    if not TOKENIZER.loaded:
+        return Accumulator()
+    return Tally(TOKENIZER.count, TOKENIZER.cut)
 
 
 #: Texts longer than this are counted in a worker thread, not on the event loop.

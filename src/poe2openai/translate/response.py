@@ -106,9 +106,7 @@ class ResponseTranslator:
                 if self._replacement is not None:
                     self._flush_replacement(out)
                 if text and isinstance(text, str):
-                    raw = text.encode("utf-8", "surrogatepass")
-                    self._sent_crc = crc32(raw, self._sent_crc)
-                    self._sent_len += len(raw)
+                    self._mark_sent(text)
                     out.append((CONTENT, text))
             elif name == "replace_response":
                 text = data.get("text")
@@ -148,10 +146,13 @@ class ResponseTranslator:
             self._flush_replacement(out)
         for item in items:
             if item[0] == CONTENT:
-                raw = item[1].encode("utf-8", "surrogatepass")
-                self._sent_crc = crc32(raw, self._sent_crc)
-                self._sent_len += len(raw)
+                self._mark_sent(item[1])
         out += items
+
+    def _mark_sent(self, text: str) -> None:
+        raw = text.encode("utf-8", "surrogatepass")
+        self._sent_crc = crc32(raw, self._sent_crc)
+        self._sent_len += len(raw)
 
     @property
     def upstream_usage(self) -> dict[str, Any] | None:
