@@ -241,10 +241,15 @@ async def test_models_list_is_fetched_with_the_api_token(
     {"Authorization": "Basic !!!not-base64"},
     {"Authorization": "Bearer test-password"},
 ], ids=["none", "wrong-password", "wrong-user", "password-prefix", "garbage", "bearer"])
-@pytest.mark.parametrize("path", ["/admin/", "/admin/api/state", "/admin/static/admin.js",
-                                  "/admin"])
-async def test_admin_needs_the_password(proxy: Proxy, headers: dict[str, str], path: str) -> None:
-    resp = await proxy.get(path, headers=headers, allow_redirects=False)
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/admin/"), ("GET", "/admin/api/state"), ("GET", "/admin/static/admin.js"),
+    ("GET", "/admin"), ("HEAD", "/admin/dashboard"), ("GET", "/admin/no-such-page"),
+    ("GET", "/admin/static/no-such.js"), ("DELETE", "/admin/api/state"),
+    ("PUT", "/admin/api/config"),
+])
+async def test_admin_needs_the_password(proxy: Proxy, headers: dict[str, str], method: str,
+                                        path: str) -> None:
+    resp = await proxy.request(method, path, headers=headers, allow_redirects=False)
     assert resp.status == 401
     assert resp.headers["WWW-Authenticate"] == 'Basic realm="poe2openai admin", charset="UTF-8"'
     assert "test-password" not in await resp.text()
@@ -263,6 +268,30 @@ async def test_admin_page_renders(proxy: Proxy) -> None:
     for asset, ctype in (("admin.js", "application/javascript"), ("admin.css", "text/css")):
         r = await proxy.get(f"/admin/static/{asset}", headers=ADMIN)
         assert r.status == 200 and r.content_type == ctype
+
+
+@pytest.mark.parametrize("path", ["/admin/static/", "/admin/static/../auth.py",
+                                  "/admin/static/%2e%2e/auth.py", "/admin/static/..%2fviews.py",
+                                  "/admin/static/admin.js/x", "/admin/nope"])
+async def test_admin_unknown_paths_get_404_after_login(proxy: Proxy, path: str) -> None:
+    resp = await proxy.get(path, headers=ADMIN, allow_redirects=False)
+    assert resp.status == 404
+    assert "import" not in await resp.text()  # no source file served
+
+
+async def test_admin_other_methods_get_405_after_login(proxy: Proxy) -> None:
+    resp = await proxy.get("/admin/api/config", headers=ADMIN)
+    assert resp.status == 405 and resp.headers["Allow"] == "POST"
+    resp = await proxy.delete("/admin/api/state", headers=ADMIN)  # a write: CSRF first
+    assert resp.status == 403
+
+
+async def test_admin_assets_answer_conditional_requests(proxy: Proxy) -> None:
+    first = await proxy.get("/admin/static/admin.css", headers=ADMIN)
+    assert first.status == 200 and "Cache-Control" not in first.headers
+    again = await proxy.get("/admin/static/admin.css", headers={
+        **ADMIN, "If-None-Match": first.headers["ETag"]})
+    assert again.status == 304
 
 
 async def test_generated_password_is_logged_once(make_proxy: MakeProxy,

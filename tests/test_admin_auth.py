@@ -13,6 +13,7 @@ import pytest
 from aiohttp import encode_basic_auth
 from aiohttp.test_utils import TestClient
 
+from poe2openai.admin import ADMIN_AUTH
 from poe2openai.admin.auth import AdminAuth
 from poe2openai.admin.throttle import LoginThrottle, client_key
 
@@ -23,13 +24,11 @@ WRONG = {"Authorization": encode_basic_auth("admin", "guess")}
 
 
 def admin_auth(proxy: Proxy) -> AdminAuth:
-    """The /admin sub-app's auth middleware, found through the router's public info."""
+    """The /admin sub-app's login, found through the router's public info."""
     for resource in proxy.app.router.resources():
         sub = resource.get_info().get("app")
-        if sub is not None:
-            for mw in sub.middlewares:
-                if isinstance(mw, AdminAuth):
-                    return mw
+        if sub is not None and ADMIN_AUTH in sub:
+            return sub[ADMIN_AUTH]
     raise AssertionError("no AdminAuth on /admin")
 
 

@@ -52,6 +52,52 @@ async def test_unknown_route_and_wrong_method(proxy: Proxy) -> None:
     assert "POST" in resp.headers["Allow"]
 
 
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("PUT", "/v1/models", "GET, HEAD, OPTIONS"),
+    ("PATCH", "/v1/responses/resp_1", None),
+    ("POST", "/healthz", "GET, HEAD"),
+    ("DELETE", "/metrics", "GET, HEAD"),
+    ("GET", "/v1/images/generations/", "OPTIONS, POST"),
+])
+async def test_every_route_refuses_other_methods_in_the_envelope(
+        proxy: Proxy, method: str, path: str, allowed: str | None) -> None:
+    resp = await proxy.request(method, path)
+    err = await assert_openai_error(resp, 405, code="method_not_allowed")
+    assert method in err["message"] and path in err["message"]
+    if allowed is not None:
+        assert resp.headers["Allow"] == allowed
+    else:
+        assert set(resp.headers["Allow"].split(", ")) == {"GET", "HEAD", "DELETE", "OPTIONS"}
+
+
+@pytest.mark.parametrize("path", ["/v2/chat/completions", "/", "/v1/", "/healthz/x",
+                                  "/administrator", "/v1/models/"])
+async def test_unknown_paths_get_404_in_the_envelope(proxy: Proxy, path: str) -> None:
+    resp = await proxy.post(path, json={})
+    if path in ("/", "/v1/models/"):  # known paths, other method
+        await assert_openai_error(resp, 405, code="method_not_allowed")
+        return
+    err = await assert_openai_error(resp, 404, code="not_found")
+    assert path in err["message"]
+
+
+async def test_unknown_messages_method_uses_anthropic_envelope(proxy: Proxy) -> None:
+    resp = await proxy.get("/v1/messages", headers={"anthropic-version": "2023-06-01"})
+    body = await resp.json()
+    assert resp.status == 405 and body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "GET" in body["error"]["message"]
+
+
+def test_no_app_in_the_tree_has_middlewares(proxy: Proxy) -> None:
+    """aiohttp runs one more coroutine around every request of the tree once any app in it
+    has a middleware, and every open stream would hold it (see api/guard.py)."""
+    apps = [proxy.app] + [r.get_info()["app"] for r in proxy.app.router.resources()
+                          if "app" in r.get_info()]
+    assert len(apps) == 2  # the API and /admin
+    assert [list(app.middlewares) for app in apps] == [[], []]
+
+
 # (scenario, status, type, code, x-should-retry)
 POE_FAILURES = [
     ("error-first", 502, "server_error", "upstream_error", "true"),

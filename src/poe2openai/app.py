@@ -14,10 +14,10 @@ from aiohttp import web
 from . import keys
 from .admin import create_admin_app
 from .api.budget import BodyBudget
-from .api.middleware import add_cors_headers, error_middleware
+from .api.cors import add_cors_headers
 from .api.ratelimit import RateLimiter
 from .api.response_store import ResponseStore
-from .api.routes import setup_routes
+from .api.routes import setup_fallbacks, setup_routes
 from .api.streams import ActiveStreams
 from .attachments import Uploader
 from .cluster.uploads import SharedUploadCache
@@ -39,10 +39,8 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(
-        middlewares=[error_middleware],
-        client_max_size=settings.max_request_size,
-    )
+    # No middlewares, here or in the admin app: see api/guard.py.
+    app = web.Application(client_max_size=settings.max_request_size)
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = ModelRegistry(settings.models_path)
     app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval, settings.read_timeout)
@@ -65,6 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_routes(app)
     app.add_subapp("/admin", create_admin_app(settings))
     setup_ops(app)  # proxy keys, limits, /metrics, /readyz, usage log (poe2openai.team)
+    setup_fallbacks(app)  # 404 and 405 in the face's envelope: after every route
     return app
 
 

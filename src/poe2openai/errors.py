@@ -1,9 +1,9 @@
 """Errors that become OpenAI error envelopes.
 
 Every error the server reports to a client is a :class:`ProxyError`. The class
-carries the HTTP status, the OpenAI ``type`` and ``code``; one middleware
-(``poe2openai.api.middleware``) turns it into
-``{"error": {"message", "type", "param", "code"}}``.
+carries the HTTP status, the OpenAI ``type`` and ``code``; every API route's guard
+(``poe2openai.api.guard``) turns it into
+``{"error": {"message", "type", "param", "code"}}`` (Anthropic's envelope on its face).
 
 ProxyError
 ├── InvalidRequest            400 invalid_request_error

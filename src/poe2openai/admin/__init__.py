@@ -1,7 +1,7 @@
 """The admin page at /admin: edit models.yaml from a browser.
 
-A sub-app, so its HTTP Basic auth and CSRF checks cover /admin only and the
-API routes keep their OpenAI error bodies. Handlers reach the server's state
+A sub-app; every route of it is protected by HTTP Basic auth and CSRF checks
+(:class:`.auth.AdminAuth`), and its errors are not the API's envelopes. Handlers reach the server's state
 through ``request.config_dict``.
 """
 
@@ -17,11 +17,11 @@ from aiohttp import web
 
 from .. import __version__, keys
 from ..settings import Settings
-from .auth import AdminAuth, csrf_middleware
+from .auth import AdminAuth
 from .ops_views import setup_ops_routes
 from .views import setup_routes
 
-__all__ = ["admin_password", "create_admin_app"]
+__all__ = ["ADMIN_AUTH", "admin_password", "create_admin_app"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ STATIC_DIR = Path(__file__).with_name("static")
 WELL_KNOWN_PASSWORDS = frozenset({"123456", "admin", "password", "changeme"})
 
 _ANNOUNCEMENT = web.AppKey("admin_password_announcement", str)
+#: The admin's login (its throttle is reachable for tests through here).
+ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
 
 
 def admin_password(settings: Settings) -> tuple[str, bool]:
@@ -43,8 +45,8 @@ def admin_password(settings: Settings) -> tuple[str, bool]:
 
 def create_admin_app(settings: Settings) -> web.Application:
     password, generated = admin_password(settings)
-    app = web.Application(middlewares=[AdminAuth(settings.admin_username, password),
-                                       csrf_middleware])
+    app = web.Application()  # no middlewares: see .auth
+    auth = app[ADMIN_AUTH] = AdminAuth(settings.admin_username, password)
     app[keys.ADMIN_CSRF] = secrets.token_urlsafe(32)
     aiohttp_jinja2.setup(
         app,
@@ -61,8 +63,10 @@ def create_admin_app(settings: Settings) -> web.Application:
             f"/admin as user {settings.admin_username!r} with password: {password}  (set "
             "ADMIN_PASSWORD to choose your own; this one changes at every start)")
         app.on_startup.append(_announce_password)
-    setup_routes(app, STATIC_DIR, asset_version=__version__)
-    setup_ops_routes(app)  # /admin/dashboard: usage, Poe points, proxy keys
+    add = auth.router(app)
+    setup_routes(add, app, STATIC_DIR, asset_version=__version__)
+    setup_ops_routes(add, app)  # /admin/dashboard: usage, Poe points, proxy keys
+    auth.add_fallbacks(app)
     return app
 
 

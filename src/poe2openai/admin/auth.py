@@ -1,28 +1,34 @@
 """HTTP Basic auth for /admin, and CSRF protection for its writes.
 
-Auth builds on aiohttp-basicauth's middleware (the 401 challenge) but uses none of its
-parsing or comparing: the header is parsed here (``aiohttp.BasicAuth`` is deprecated in
-aiohttp 3.14 and gone in 4.0), user name and password are both compared in constant
-time, and wrong logins are throttled per client address (:mod:`.throttle`).
+Every /admin route is :meth:`AdminAuth.protect`-ed, rather than the sub-app having
+middlewares: aiohttp wraps every request of the whole app tree in one more coroutine once
+any app in it has a middleware, and each open API stream would hold it. The header is
+parsed here (``aiohttp.BasicAuth`` is deprecated in aiohttp 3.14 and gone in 4.0), user
+name and password are both compared in constant time, and wrong logins are throttled per
+client address (:mod:`.throttle`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
-from aiohttp_basicauth import BasicAuthMiddleware
 
 from .. import keys
 from .throttle import LoginThrottle, client_key
 
-__all__ = ["AdminAuth", "Credentials", "csrf_middleware", "parse_basic"]
+__all__ = ["AddRoute", "AdminAuth", "Credentials", "csrf_refusal", "parse_basic"]
+
+#: How the admin views add a route: ``add(method, path, handler)``, the handler protected.
+AddRoute = Callable[[str, str, Handler], None]
 
 REALM = "poe2openai admin"
 CSRF_HEADER = "X-CSRF-Token"
@@ -60,21 +66,57 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
-class AdminAuth(BasicAuthMiddleware):  # type: ignore[misc]
-    """Every /admin request needs the admin user name and password.
+class AdminAuth:
+    """Every /admin request needs the admin user name and password, and every write the
+    CSRF checks (:func:`csrf_refusal`).
 
     A request without credentials just gets the challenge. Wrong credentials count
     against the client's address; once it is locked out, its attempts get 429 with
     ``Retry-After`` and are not checked at all.
     """
 
+    __slots__ = ("_password", "_username", "throttle")
+
     def __init__(self, username: str, password: str,
                  throttle: LoginThrottle | None = None) -> None:
-        super().__init__(username=username, password=password, force=True, realm=REALM)
+        self._username, self._password = username, password
         self.throttle = throttle or LoginThrottle()
 
-    async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        credentials = self.parse_auth_header(request)
+    def protect(self, handler: Handler) -> Handler:
+        """``handler``, answered only for the admin (and for writes, from the page)."""
+
+        @functools.wraps(handler)
+        async def protected(request: web.Request) -> web.StreamResponse:
+            refused = self.refusal(request) or csrf_refusal(request)
+            if refused is not None:
+                return refused
+            return await handler(request)
+
+        return protected
+
+    def router(self, app: web.Application) -> AddRoute:
+        """``add(method, path, handler)`` for ``app``: every route it adds is protected."""
+
+        def add(method: str, path: str, handler: Handler) -> None:
+            if method == hdrs.METH_GET:
+                app.router.add_get(path, self.protect(handler))
+            else:
+                app.router.add_route(method, path, self.protect(handler))
+
+        return add
+
+    def add_fallbacks(self, app: web.Application) -> None:
+        """Once every route is in: a known path asked with another method, and an unknown
+        path, answer 405 and 404, to the admin only (others get the challenge)."""
+        refuse = self.protect(_method_not_allowed)
+        for resource in app.router.resources():
+            if isinstance(resource, web.Resource) and "*" not in {r.method for r in resource}:
+                resource.add_route("*", refuse)
+        app.router.add_route("*", "/{path:.*}", self.protect(_not_found))
+
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """The answer to a request without the admin's credentials; None for the admin."""
+        credentials = parse_basic(request.headers.get(hdrs.AUTHORIZATION))
         if credentials is None:
             return self.challenge()
         key = client_key(request.remote)
@@ -85,19 +127,13 @@ class AdminAuth(BasicAuthMiddleware):  # type: ignore[misc]
             self.throttle.failed(key)
             return self.challenge()
         self.throttle.succeeded(key)
-        return await handler(request)
-
-    def parse_auth_header(self, request: web.Request) -> Credentials | None:
-        return parse_basic(request.headers.get(hdrs.AUTHORIZATION))
+        return None
 
     def credentials_ok(self, username: str, password: str) -> bool:
         # Both comparisons always run, so the time taken does not tell which one failed.
-        user_ok = _same(username, self.username)
-        password_ok = _same(password, self.password)
+        user_ok = _same(username, self._username)
+        password_ok = _same(password, self._password)
         return user_ok and password_ok
-
-    async def check_credentials(self, username: str, password: str, request: web.Request) -> bool:
-        return self.credentials_ok(username, password)
 
     def challenge(self) -> web.Response:
         return web.Response(
@@ -109,6 +145,16 @@ class AdminAuth(BasicAuthMiddleware):  # type: ignore[misc]
                 hdrs.CACHE_CONTROL: "no-store",
             },
         )
+
+
+async def _method_not_allowed(request: web.Request) -> web.StreamResponse:
+    resource = request.match_info.route.resource
+    allowed = {r.method for r in resource} - {"*"} if resource is not None else set()
+    raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPNotFound()
 
 
 def _locked_out(wait: float) -> web.Response:
@@ -171,9 +217,9 @@ def _own_origins(request: web.Request) -> set[Origin]:
     return {o for o in found if o is not None}
 
 
-@web.middleware
-async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Writes must come from the admin page itself.
+def csrf_refusal(request: web.Request) -> web.Response | None:
+    """The answer to a write that may not come from the admin page itself; None when it
+    does (and for every read).
 
     Three checks, any one of which stops a forged request: the browser's
     ``Sec-Fetch-Site`` must not say cross-site, an ``Origin`` must be this
@@ -181,7 +227,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     header (a header a cross-site form or a simple fetch cannot set).
     """
     if request.method in _SAFE_METHODS:
-        return await handler(request)
+        return None
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
         return _forbidden(f"Refused a cross-site request (Sec-Fetch-Site: {site}).")
@@ -195,6 +241,4 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     token = request.headers.get(CSRF_HEADER, "")
     if not _same(token, request.config_dict[keys.ADMIN_CSRF]):
         return _forbidden("Missing or wrong CSRF token: reload the admin page and try again.")
-    return await handler(request)
-
-
+    return None

@@ -22,7 +22,7 @@ from ..jsonlib import JSONDecodeError, loads
 from ..team.gate import TEAM
 from ..team.keyfile import KeyError_, format_time, parse_expiry
 from ..team.routes import POE_USAGE
-from .auth import CSRF_HEADER
+from .auth import CSRF_HEADER, AddRoute
 
 __all__ = ["setup_ops_routes"]
 
@@ -175,11 +175,11 @@ async def points(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
-def setup_ops_routes(app: web.Application) -> None:
+def setup_ops_routes(add: AddRoute, app: web.Application) -> None:
     app[_HISTORY] = {}
-    app.router.add_get("/dashboard", dashboard)
-    app.router.add_get("/api/keys", list_keys)
-    app.router.add_post("/api/keys", create_key)
-    app.router.add_post("/api/keys/{name}/revoke", revoke_key)
-    app.router.add_get("/api/usage", usage)
-    app.router.add_get("/api/points", points)
+    add("GET", "/dashboard", dashboard)
+    add("GET", "/api/keys", list_keys)
+    add("POST", "/api/keys", create_key)
+    add("POST", "/api/keys/{name}/revoke", revoke_key)
+    add("GET", "/api/usage", usage)
+    add("GET", "/api/points", points)

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .. import keys
 from ..configfile import MISSING
@@ -15,7 +16,7 @@ from ..errors import ProxyError
 from ..jsonlib import JSONDecodeError, loads
 from ..modelconfig import ConfigError, config_to_json, validate
 from ..registry import KEEP, ConfigConflict, ModelRegistry
-from .auth import CSRF_HEADER
+from .auth import CSRF_HEADER, AddRoute
 
 __all__ = ["mask_token", "setup_routes"]
 
@@ -135,10 +136,24 @@ async def save_config(request: web.Request) -> web.Response:
     return web.json_response(await _state(request))
 
 
-def setup_routes(app: web.Application, static_dir: Path, *, asset_version: str) -> None:
+def static_files(static_dir: Path) -> Handler:
+    """``GET /static/{name}``: the page's own files, by name (nothing else is reachable)."""
+    files = {p.name: p for p in static_dir.iterdir() if p.is_file()}
+
+    async def static_file(request: web.Request) -> web.StreamResponse:
+        path = files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    return static_file
+
+
+def setup_routes(add: AddRoute, app: web.Application, static_dir: Path, *,
+                 asset_version: str) -> None:
     app[_ASSET_VERSION] = asset_version
-    app.router.add_get("", redirect_to_index)
-    app.router.add_get("/", index)
-    app.router.add_get("/api/state", get_state)
-    app.router.add_post("/api/config", save_config)
-    app.router.add_static("/static", static_dir)
+    add("GET", "", redirect_to_index)
+    add("GET", "/", index)
+    add("GET", "/api/state", get_state)
+    add("POST", "/api/config", save_config)
+    add("GET", "/static/{name}", static_files(static_dir))

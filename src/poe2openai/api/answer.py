@@ -7,7 +7,7 @@ parses the request into a :class:`~..translate.conversation.Conversation` and an
 
 * the HTTP status of a stream is held until Poe's first event (up to
   ``FIRST_BYTE_WAIT``), so that an error Poe reports first becomes a real HTTP error
-  (rendered by the face's error middleware); after that, errors end the stream in the
+  (in the face's error envelope: :mod:`.guard`); after that, errors end the stream in the
   face's own way (:meth:`StreamEncoder.fail`);
 * keep-alives while Poe is silent (:class:`~.streams.ActiveStreams`, with the face's
   bytes), cancellation of Poe's request when the client leaves, the SIGTERM drain;
@@ -32,7 +32,7 @@ from ..errors import ProxyError, StructuredOutputFailed, UpstreamError
 from ..jsonlib import dumps
 from ..modeloptions import ResolvedModel
 from ..poe.client import PoeClient, PoeStream
-from ..team.gate import OBSERVATION, Observation
+from ..team.gate import ARRIVED, OBSERVATION, Observation, request_ended
 from ..translate.conversation import Conversation, Usage
 from ..translate.items import ERROR, Accumulator, Out
 from ..translate.response import ResponseTranslator, Stage
@@ -48,6 +48,7 @@ from ..translate.structured import (
 from ..translate.usage import add_usage
 from .counting import collector, count_prompt, usage_of
 from .exchange import Exchange, Opener
+from .guard import failed
 from .prepare import Prepared, admitted, overhead_ms, prepare
 from .streams import StreamState
 
@@ -79,23 +80,30 @@ def face_handler(open_request: Opener) -> Callable[[web.Request],
 
 
 async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamResponse:
-    """Raises :class:`ProxyError` before a response starts."""
-    access, conv, exchange = await open_request(request)
-    async with admitted(request, conv, access) as obs:
-        prep = await prepare(request, conv, access)
-        try:
-            if conv.stream:
-                return await _stream(request, exchange, conv, prep, access.poe_key, obs)
-            resp = await _complete(request, exchange, conv, prep.model, prep.take_query(),
-                                   access.poe_key, prep.headers, obs)
-        except asyncio.CancelledError:
-            log.info("Client left before the answer from %s was complete; Poe's answer "
-                     "closed", prep.model.bot)
-            raise
-        before_end = getattr(exchange, "before_end", None)
-        if before_end is not None:
-            await before_end()
-        return resp
+    """Guarded inline: :func:`.guard.guarded` would be one more frame per open stream.
+    Errors before a response starts become the face's error response."""
+    request[ARRIVED] = time.perf_counter()
+    try:
+        access, conv, exchange = await open_request(request)
+        async with admitted(request, conv, access) as obs:
+            prep = await prepare(request, conv, access)
+            try:
+                if conv.stream:
+                    resp = await _stream(request, exchange, conv, prep, access.poe_key, obs)
+                else:
+                    resp = await _complete(request, exchange, conv, prep.model,
+                                           prep.take_query(), access.poe_key, prep.headers, obs)
+                    before_end = getattr(exchange, "before_end", None)
+                    if before_end is not None:
+                        await before_end()
+            except asyncio.CancelledError:
+                log.info("Client left before the answer from %s was complete; Poe's answer "
+                         "closed", prep.model.bot)
+                raise
+    except BaseException as exc:
+        return failed(request, exc)
+    request_ended(request, resp.status)
+    return resp
 
 
 def _finish_reason(translator: ResponseTranslator, acc: Accumulator | None) -> str:

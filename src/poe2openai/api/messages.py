@@ -3,7 +3,7 @@ and the Anthropic shape of the model list.
 
 Parsing and encoding are in ``translate/messages_*.py``; the answer comes from the
 shared loop (:func:`.answer.answer`). Errors use Anthropic's envelope
-(:func:`is_anthropic` tells the error middleware which requests are this face's).
+(:func:`.guard.is_anthropic` tells which requests are this face's).
 """
 
 from __future__ import annotations
@@ -27,24 +27,7 @@ from .answer import face_handler
 from .body import read_json
 from .credentials import authorize
 
-__all__ = ["anthropic_models", "count_tokens", "create_message", "is_anthropic",
-           "wants_anthropic_list"]
-
-_PATHS = ("/messages", "/messages/count_tokens")
-
-
-def is_anthropic(request: web.BaseRequest) -> bool:
-    """Whether errors for this request use Anthropic's envelope."""
-    path = request.path.rstrip("/")
-    if path.endswith(_PATHS):
-        return True
-    return "/models" in path and wants_anthropic_list(request)
-
-
-def wants_anthropic_list(request: web.BaseRequest) -> bool:
-    headers = request.headers
-    return "anthropic-version" in headers or "x-api-key" in headers
-
+__all__ = ["anthropic_models", "count_tokens", "create_message"]
 
 async def _open(request: web.Request) -> tuple[Access, Conversation, MessagesExchange]:
     access = authorize(request, "messages")

@@ -13,12 +13,13 @@ from ..errors import ModelNotFound, ProxyError
 from ..jsonlib import dumps
 from ..team.gate import TEAM
 from .chat import chat_completions
+from .cors import preflight
+from .guard import guarded, method_not_allowed, not_found, wants_anthropic_list
 from .images import edit_images, generate_images
-from .messages import anthropic_models, count_tokens, create_message, wants_anthropic_list
-from .middleware import preflight
+from .messages import anthropic_models, count_tokens, create_message
 from .responses import create_response, delete_response, get_response
 
-__all__ = ["setup_routes"]
+__all__ = ["setup_fallbacks", "setup_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -90,25 +91,41 @@ async def root(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    """The API routes, each :func:`~.guard.guarded` (a face's handler guards itself)."""
     add = app.router.add_route
     for path, handler in (("/chat/completions", chat_completions),
                           ("/responses", create_response),
                           ("/messages", create_message),
-                          ("/messages/count_tokens", count_tokens),
-                          ("/images/generations", generate_images),
-                          ("/images/edits", edit_images)):
+                          ("/messages/count_tokens", guarded(count_tokens)),
+                          ("/images/generations", guarded(generate_images)),
+                          ("/images/edits", guarded(edit_images))):
         for variant in _variants(path):
             add("POST", variant, handler)
-            add("OPTIONS", variant, preflight)
+            add("OPTIONS", variant, _preflight)
+    get_one, delete_one = guarded(get_response), guarded(delete_response)
     for prefix in ("/v1", "", "/v1/v1"):
-        app.router.add_get(prefix + "/responses/{response_id}", get_response)
-        add("DELETE", prefix + "/responses/{response_id}", delete_response)
-        add("OPTIONS", prefix + "/responses/{response_id}", preflight)
+        app.router.add_get(prefix + "/responses/{response_id}", get_one)
+        add("DELETE", prefix + "/responses/{response_id}", delete_one)
+        add("OPTIONS", prefix + "/responses/{response_id}", _preflight)
+    models, model = guarded(list_models), guarded(get_model)
     for path in _variants("/models"):
-        app.router.add_get(path, list_models)
-        add("OPTIONS", path, preflight)
+        app.router.add_get(path, models)
+        add("OPTIONS", path, _preflight)
     for prefix in ("/v1", "", "/v1/v1"):
-        app.router.add_get(prefix + "/models/{model_id:.+}", get_model)
-        add("OPTIONS", prefix + "/models/{model_id:.+}", preflight)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/", root)
+        app.router.add_get(prefix + "/models/{model_id:.+}", model)
+        add("OPTIONS", prefix + "/models/{model_id:.+}", _preflight)
+    app.router.add_get("/healthz", guarded(healthz))
+    app.router.add_get("/", guarded(root))
+
+
+_preflight = guarded(preflight)
+
+
+def setup_fallbacks(app: web.Application) -> None:
+    """Once every route is in: every path answers the methods it lacks with 405, and
+    every unknown path with 404, in the face's envelope."""
+    refuse = guarded(method_not_allowed)
+    for resource in app.router.resources():
+        if isinstance(resource, web.Resource) and "*" not in {r.method for r in resource}:
+            resource.add_route("*", refuse)
+    app.router.add_route("*", "/{path:.*}", guarded(not_found))

@@ -13,8 +13,8 @@ In a handler of the shared answering loop::
         obs.upstream += seconds_waiting_on_poe
         obs.tokens_in, obs.tokens_out = usage
 
-``/v1/models`` lists ``access.visible(models)``. The app's middleware
-(``api/middleware.py``) calls :func:`request_ended` for every request: an observed one is
+``/v1/models`` lists ``access.visible(models)``. Every API route's guard
+(``api/guard.py``) calls :func:`request_ended` for every request: an observed one is
 recorded (status, duration, cancellation), whatever happened in between.
 """
 
@@ -129,7 +129,7 @@ class Team:
         self._poe_key = poe_api_key
 
     def observe(self, request: web.Request, face: str) -> Observation:
-        """Start observing an API request (idempotent); the middleware records it."""
+        """Start observing an API request (idempotent); the route's guard records it."""
         obs = request.get(OBSERVATION)
         if obs is None:
             obs = Observation(face, request.get(ARRIVED, time.perf_counter()))
@@ -189,15 +189,15 @@ class _Admit:
         await self._inner.__aexit__(*exc)
 
 
-#: When the request reached the app's middleware (``perf_counter``).
+#: When the request reached its route's guard (``perf_counter``).
 ARRIVED: Final = web.RequestKey("team_arrived", float)
 TEAM: Final = web.AppKey("team", Team)
 
 
 def request_ended(request: web.Request, status: int, cancelled: bool = False) -> None:
     """Record an API request that a handler observed (:meth:`Team.observe`), once it ends
-    with ``status`` (``cancelled``: the client left; recorded as 499). Called by the app's
-    one middleware (``api/middleware.py``) for every request."""
+    with ``status`` (``cancelled``: the client left; recorded as 499). Called by each API
+    route's guard (``api/guard.py``) for every request."""
     obs = request.get(OBSERVATION)
     if obs is not None:
         if cancelled:

@@ -1,7 +1,7 @@
 """``GET /metrics`` and ``GET /readyz``, and the team features' start and stop.
 
 :func:`setup_ops` (called once from ``create_app``) puts a :class:`~.gate.Team` at
-``app[TEAM]``, adds the recording middleware in front of the others, the two routes,
+``app[TEAM]``, the two routes,
 and one cleanup context that loads the proxy keys and watches them, reloads both
 ``models.yaml`` and the keys on SIGHUP, runs the usage log and keeps the Poe point
 balance of ``POE_API_KEY`` fresh. None of this is on the path of ``/healthz``,
@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from .. import __version__, keys
+from ..api.guard import guarded
 from ..cluster.limits import SharedLimits
 from ..cluster.link import instance_id
 from ..errors import ProxyError
@@ -138,8 +139,8 @@ def setup_ops(app: web.Application) -> None:
         limits = Limits()
     app[TEAM] = Team(store, limits, metrics_, usage, None, s.poe_api_key)
     app[READINESS] = Readiness()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", guarded(metrics))
+    app.router.add_get("/readyz", guarded(readyz))
     app.cleanup_ctx.append(_ops_ctx)
     app.on_shutdown.insert(0, _shutting_down)
 
