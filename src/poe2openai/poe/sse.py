@@ -47,7 +47,9 @@ class SSEParser:
             self._skip_lf = False
             if chunk[:1] == _LF:
                 chunk = chunk[1:]
-        if _LF not in chunk and _CR not in chunk:
+        # find(), not ``in``: on Python 3.11 ``bytes in bytes`` first tries the operand as an
+        # integer and raises (and clears) a TypeError with a formatted message every time.
+        if chunk.find(_LF) < 0 and chunk.find(_CR) < 0:
             # No line ends here: keep the piece (joining only once a line is complete keeps
             # a huge line arriving in many reads linear, not quadratic).
             if chunk:
@@ -61,7 +63,7 @@ class SSEParser:
             buf = b"".join(self._parts)
         else:
             buf = chunk
-        if _CR in buf:
+        if buf.find(_CR) >= 0:
             self._skip_lf = buf.endswith(_CR)
             buf = buf.replace(_CRLF, _LF).replace(_CR, _LF)
         # Whole events first: the usual "event: x\ndata: {...}\n\n" takes a few slices;
@@ -81,7 +83,7 @@ class SSEParser:
                                 block[nl + 7:]))
                     continue
             out += lines([*block.split(_LF), b""])
-        if _LF in tail:
+        if tail.find(_LF) >= 0:
             rest_lines = tail.split(_LF)
             rest = rest_lines.pop()
             out += lines(rest_lines)
