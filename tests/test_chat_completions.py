@@ -223,3 +223,19 @@ async def test_proxy_overhead_header_leaves_out_the_wait_for_poe(
     overhead = float(resp.headers["x-proxy-overhead-ms"])
     # Poe took at least 600 ms before its first event; none of that is the proxy's.
     assert 0 <= overhead < 500
+
+
+async def test_proxy_overhead_leaves_out_a_wait_past_first_byte_wait(
+        make_proxy: Any, fake_poe: FakePoe) -> None:
+    """The stream starts when FIRST_BYTE_WAIT runs out: the wait cut short by it is still
+    Poe's time, not the proxy's."""
+    from tests.fake_poe import sleep
+
+    proxy = await make_proxy(first_byte_wait=0.5)
+    fake_poe.script("SlowBot", [sleep(1.2), text("Hi"), done()])
+    resp = await proxy.post("/v1/chat/completions", headers=AUTH,
+                            json=chat_body(model="SlowBot", stream=True))
+    assert resp.status == 200
+    overhead = float(resp.headers["x-proxy-overhead-ms"])
+    assert 0 <= overhead < 400  # the 500 ms spent waiting are left out
+    assert "Hi" in (await resp.read()).decode()

@@ -34,11 +34,11 @@ from ..translate.images_request import (
     parse_generation_request,
 )
 from ..translate.items import Accumulator
-from .answer import collect
 from .body import LARGE_BODY, read_json
 from .credentials import authorize
 from .form import read_form
 from .prepare import Prepared, admitted, bot_schema, overhead_ms, prepare
+from .whole import collect
 
 __all__ = ["MAX_CONCURRENT", "edit_images", "generate_images"]
 

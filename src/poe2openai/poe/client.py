@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 import urllib.request
+from collections.abc import Coroutine
 from time import perf_counter
 from typing import Any
 from urllib.parse import quote
@@ -123,36 +124,68 @@ class PoeStream:
     async def read(self) -> list[PoeEvent] | None:
         """The next events; ``None`` once the answer is over. When :meth:`shut_down` ended
         the answer, its failure or end is reported as such (503, retryable)."""
-        while not (self.done or self.eof):
-            self.waiting = started = perf_counter()
+        while (reading := self.next_read()) is not None:
             try:
-                chunk = await self._content.readany()  # type: ignore[union-attr]
-            except TimeoutError:
-                raise self._ended(_silent()) from None
-            except (aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError) as exc:
-                if self.timed_out or self.closing:
-                    raise self._ended(_silent()) from None
-                raise UpstreamError(f"Connection to Poe broke: {_describe(exc)}") from None
-            finally:
-                self.waited += perf_counter() - started
-                self.waiting = 0.0
-            try:
-                if chunk:
-                    pairs = self._parser.feed(chunk)
-                elif self.timed_out:
-                    raise self._ended(_silent())
-                else:
-                    self.eof = True
-                    pairs = self._parser.close()
-            except SSEError as exc:
-                raise UpstreamError(f"Poe sent a malformed event stream: {exc}") from None
-            if pairs:
-                events = self._decode(pairs)
-                if events:
-                    return events
+                chunk = await reading
+            except Exception as exc:
+                raise self.broke(exc) from None
+            except BaseException:  # cancelled (e.g. by a timeout): the wait still counts
+                self.stop_waiting()
+                raise
+            events = self.take(chunk)
+            if events:
+                return events
+        self.end()
+        return None
+
+    # What read() does, in steps, for a loop that awaits the network read itself: an
+    # open stream then holds no coroutine of read()'s, and resumes none on each read.
+
+    def next_read(self) -> Coroutine[Any, Any, bytes] | None:
+        """The next network read, to await and hand to :meth:`take` (its failure to
+        :meth:`broke`); None once the answer is over (then :meth:`end`)."""
+        if self.done or self.eof:
+            return None
+        self.waiting = perf_counter()
+        return self._content.readany()  # type: ignore[union-attr]
+
+    def take(self, chunk: bytes) -> list[PoeEvent]:
+        """The events a network read completed (often none, e.g. a ping)."""
+        self.stop_waiting()
+        try:
+            if chunk:
+                pairs = self._parser.feed(chunk)
+            elif self.timed_out:
+                raise self._ended(_silent())
+            else:
+                self.eof = True
+                pairs = self._parser.close()
+        except SSEError as exc:
+            raise UpstreamError(f"Poe sent a malformed event stream: {exc}") from None
+        return self._decode(pairs) if pairs else []
+
+    def broke(self, exc: Exception) -> ProxyError:
+        """The error that a failed network read ends the answer with; anything but a
+        network failure is raised as it is."""
+        self.stop_waiting()
+        if isinstance(exc, TimeoutError):
+            return self._ended(_silent())
+        if isinstance(exc, (aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError)):
+            if self.timed_out or self.closing:
+                return self._ended(_silent())
+            return UpstreamError(f"Connection to Poe broke: {_describe(exc)}")
+        raise exc
+
+    def end(self) -> None:
+        """The answer is over: raises when it ended because the server is shutting down."""
         if self.closing:
             raise _shutting_down()
-        return None
+
+    def stop_waiting(self) -> None:
+        """A network read is over (or abandoned): its time adds to :attr:`waited`."""
+        if self.waiting:
+            self.waited += perf_counter() - self.waiting
+            self.waiting = 0.0
 
     def abort(self) -> None:
         """Drop Poe's connection now; a pending :meth:`read` fails or ends."""
