@@ -14,6 +14,7 @@ from poe2openai.tokenizer import ENCODING_URL, Tokenizer, cache_file
 from poe2openai.translate.conversation import Usage
 from poe2openai.translate.items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator
 from poe2openai.translate.usage import (
+    ByteTally,
     TALLY_HOLD,
     Tally,
     chat_usage,
@@ -190,6 +191,23 @@ def test_tally_holds_little_and_counts_the_whole(exact: bool, tmp_path: Path,
     assert tally.content_tokens > 0 and tally.reasoning_tokens > 0
     query = {"query": [{"role": "user", "content": "hi"}]}
     assert count_usage(query, tally, tok.count) == count_usage(query, whole, tok.count)
+
+
+def test_byte_tally_holds_no_text_and_counts_the_whole() -> None:
+    """With the estimate, a stream's answer is counted in bytes: none of it is held, and
+    the usage is the whole answer's, multi-byte characters and tool calls included."""
+    for text in _texts(60):
+        tally, whole = ByteTally(), Accumulator()
+        for i in range(0, len(text), 5):
+            items = [(CONTENT, text[i:i + 5]), (REASONING, text[i:i + 2])]
+            tally.add(items)
+            whole.add(items)
+        tally.add([(TOOL_CALL, 0, "call_1", "lookup"), (TOOL_ARGS, 0, '{"q": "日本"}')])
+        whole.add([(TOOL_CALL, 0, "call_1", "lookup"), (TOOL_ARGS, 0, '{"q": "日本"}')])
+        assert tally.content == [] and tally.reasoning == []
+        query = {"query": [{"role": "user", "content": "hi"}]}
+        assert count_usage(query, tally) == count_usage(query, whole)
+    assert count_usage(query, ByteTally()) == count_usage(query, Accumulator())
 
 
 def test_tally_work_stays_linear_without_cuts(tmp_path: Path, no_download: None) -> None:

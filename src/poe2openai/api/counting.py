@@ -13,7 +13,7 @@ from typing import Any
 from ..tokenizer import TOKENIZER
 from ..translate.conversation import Usage
 from ..translate.items import Accumulator
-from ..translate.usage import Tally, answer_usage, query_prompt_tokens, upstream_usage
+from ..translate.usage import ByteTally, Tally, answer_usage, query_prompt_tokens, upstream_usage
 from .exchange import StreamEncoder
 
 __all__ = ["collector", "count_prompt", "usage_of"]
@@ -23,13 +23,16 @@ def collector(enc: StreamEncoder, *, structured: bool) -> Accumulator | None:
     """What a stream keeps of its answer: everything for structured output (it is checked
     at the end); nothing when usage is not wanted or the encoder keeps the answer anyway
     (:meth:`~.exchange.StreamEncoder.output`); else a tally that counts the answer as it
-    grows (the whole answer, while the tokenizer is not loaded yet)."""
+    grows: in bytes for the estimate, in pieces for o200k (the whole answer, while the
+    tokenizer is not loaded yet)."""
     if structured:
         return Accumulator()
     if not enc.wants_usage or enc.keeps_output:
         return None
     if not TOKENIZER.loaded:
         return Accumulator()
+    if not TOKENIZER.exact:
+        return ByteTally()
     return Tally(TOKENIZER.count, TOKENIZER.cut)
 
 

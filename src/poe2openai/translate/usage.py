@@ -21,9 +21,9 @@ from typing import Any
 
 from ..jsonlib import dumps_str
 from .conversation import Usage
-from .items import Accumulator, Out
+from .items import CONTENT, REASONING, RESET, Accumulator, Out
 
-__all__ = ["Counter", "Tally", "add_usage", "answer_usage", "chat_usage", "count_tokens", "count_usage",
+__all__ = ["ByteTally", "Counter", "Tally", "add_usage", "answer_usage", "chat_usage", "count_tokens", "count_usage",
            "estimate_cut", "o200k_cut", "prompt_tokens", "query_prompt_tokens",
            "upstream_usage"]
 
@@ -153,6 +153,52 @@ class Tally(Accumulator):
         parts[:] = [text[cut:]] if cut < len(text) else []
         self._next[kind], self._from[kind] = TALLY_HOLD, 1
         return self._count(text[:cut])
+
+
+class ByteTally(Accumulator):
+    """A :class:`Tally` for the estimate (:func:`count_tokens`, about four bytes of UTF-8 per
+    token): a stream's answer and reasoning are counted in UTF-8 bytes as they come, and
+    none of their text is held. Tool calls are kept, as by an :class:`Accumulator`."""
+
+    __slots__ = ("_content_bytes", "_reasoning_bytes")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._content_bytes = self._reasoning_bytes = 0
+
+    def add(self, items: list[Out]) -> None:
+        for item in items:
+            kind = item[0]
+            if kind == CONTENT:
+                text = item[1]
+                self._content_bytes += (len(text) if text.isascii()
+                                        else len(text.encode("utf-8", "surrogatepass")))
+            elif kind == REASONING:
+                text = item[1]
+                self._reasoning_bytes += (len(text) if text.isascii()
+                                          else len(text.encode("utf-8", "surrogatepass")))
+            else:
+                if kind == RESET:
+                    self._content_bytes = self._reasoning_bytes = 0
+                super().add([item])
+
+    # What the estimate of the whole text would be: count_tokens(text) for a text of
+    # this many bytes. (answer_usage adds the count of the held text: none.)
+    @property
+    def content_tokens(self) -> int:
+        return (self._content_bytes + 3) // 4
+
+    @content_tokens.setter
+    def content_tokens(self, tokens: int) -> None:
+        self._content_bytes = 4 * tokens
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return (self._reasoning_bytes + 3) // 4
+
+    @reasoning_tokens.setter
+    def reasoning_tokens(self, tokens: int) -> None:
+        self._reasoning_bytes = 4 * tokens
 
 
 def add_usage(total: Usage | None, usage: Usage | None) -> Usage | None:
