@@ -24,7 +24,7 @@ def parse_all(chunks: list[bytes]) -> list[tuple[str, dict]]:
     out = []
     for c in chunks:
         out += p.feed(c)
-    out += p.close()
+    out += p.feed_eof()
     return [(name, json.loads(data)) for name, data in out]
 
 

@@ -53,9 +53,10 @@ _QUERY_HEADERS = CIMultiDict({
 _UPLOAD_TIMEOUT = 300.0
 
 
-class PoeStream:
+class PoeStream(SSEParser):
     """One bot answer: an async context manager that sends the query and yields itself,
-    whose events are then read in batches (one network read per batch).
+    whose events are then read in batches (one network read per batch). It is its own SSE
+    parser (one object per open stream, not two: each is touched on every read).
 
     Entering raises a :class:`ProxyError` when Poe cannot be reached, times out, or
     answers with an HTTP error or a non-SSE body. Leaving returns a finished
@@ -69,8 +70,8 @@ class PoeStream:
     :class:`UpstreamTimeout`. The time spent waiting on Poe adds up in :attr:`waited`.
     """
 
-    __slots__ = ("_content", "_parser", "_request", "_response", "closing", "done", "eof",
-                 "timed_out", "waited", "waiting")
+    __slots__ = ("_content", "_request", "_response", "closing", "done", "eof", "timed_out",
+                 "waited", "waiting")
 
     def __init__(self, request: tuple[aiohttp.ClientSession, str, Any, CIMultiDict[str],
                                       str | None]) -> None:
@@ -78,7 +79,7 @@ class PoeStream:
                              str | None] | None = request
         self._response: aiohttp.ClientResponse | None = None
         self._content: aiohttp.StreamReader | None = None
-        self._parser = SSEParser()
+        super().__init__()
         self.done = False  #: Poe sent ``done``
         self.eof = False  #: the body ended (with or without ``done``)
         self.waiting = 0.0  #: since when (``perf_counter``) a network read waits; 0: none
@@ -154,12 +155,12 @@ class PoeStream:
         self.stop_waiting()
         try:
             if chunk:
-                pairs = self._parser.feed(chunk)
+                pairs = self.feed(chunk)
             elif self.timed_out:
                 raise self._ended(_silent())
             else:
                 self.eof = True
-                pairs = self._parser.close()
+                pairs = self.feed_eof()
         except SSEError as exc:
             raise UpstreamError(f"Poe sent a malformed event stream: {exc}") from None
         return self._decode(pairs) if pairs else []

@@ -6,7 +6,7 @@ are comments; ``data`` lines of one event are joined with ``\\n``; an event
 without an ``event:`` field is named ``message``; ``id`` and ``retry`` are
 ignored. Data stays bytes (JSON parsers take bytes; no decode step per line).
 Unlike some clients, the last event is not lost when the stream ends
-without a blank line: :meth:`SSEParser.close` dispatches it.
+without a blank line: :meth:`SSEParser.feed_eof` dispatches it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ _NAMES = {n.encode(): n for n in ("text", "replace_response", "done", "meta", "e
                                   "file", "suggested_reply", "data", "ping")}
 
 
+#: No data line yet (shared; a tuple, so that nothing can be appended to it).
+_NO_DATA: tuple[()] = ()
+
+
 class SSEParser:
     """Feed it network reads; it returns every event completed by them."""
 
@@ -33,10 +37,13 @@ class SSEParser:
                  "_skip_lf")
 
     def __init__(self, max_event_size: int = 64 * 1024 * 1024) -> None:
-        self._parts: list[bytes] = []  # the unfinished last line, in the pieces it came in
-        self._pending = 0  # its length
+        # The unfinished last line, in the pieces it came in, and its length (0: none). The
+        # usual read ends in a whole event: then neither list is touched (nor made anew).
+        self._parts: list[bytes] = []
+        self._pending = 0
         self._event = ""
-        self._data: list[bytes] = []
+        # The data lines of the event being read (_NO_DATA: none yet).
+        self._data: list[bytes] | tuple[()] = _NO_DATA
         self._size = 0
         self._max_event_size = max_event_size
         self._skip_lf = False
@@ -58,7 +65,7 @@ class SSEParser:
                 if self._pending > self._max_event_size:
                     raise SSEError("server-sent event line too long")
             return []
-        if self._parts:
+        if self._pending:
             self._parts.append(chunk)
             buf = b"".join(self._parts)
         else:
@@ -74,7 +81,7 @@ class SSEParser:
         lines = self._lines
         names = _NAMES
         for block in blocks:
-            if block.startswith(b"event: ") and not self._data and not self._event:
+            if block.startswith(b"event: ") and self._data is _NO_DATA and not self._event:
                 nl = block.find(_LF)
                 if nl > 0 and block.startswith(b"data: ", nl + 1) \
                         and block.find(_LF, nl + 1) < 0:
@@ -89,15 +96,18 @@ class SSEParser:
             out += lines(rest_lines)
         else:
             rest = tail
-        self._parts = [rest] if rest else []
+        if rest:
+            self._parts = [rest]
+        elif self._pending:
+            self._parts = []
         self._pending = len(rest)
         if self._pending > self._max_event_size:
             raise SSEError("server-sent event line too long")
         return out
 
-    def close(self) -> list[tuple[str, bytes]]:
+    def feed_eof(self) -> list[tuple[str, bytes]]:
         """End of stream: finish a last line and event that had no terminator."""
-        buf = b"".join(self._parts)
+        buf = b"".join(self._parts) if self._pending else b""
         self._parts = []
         self._pending = 0
         out = self._lines([buf]) if buf else []
@@ -135,13 +145,15 @@ class SSEParser:
             self._size += len(value)
             if self._size > self._max_event_size:
                 raise SSEError("server-sent event too large")
+            if isinstance(data, tuple):  # the event's first data line
+                data = self._data = []
             data.append(value)
         return out
 
     def _dispatch(self) -> tuple[str, bytes]:
         data = self._data
         event = (self._event or "message", data[0] if len(data) == 1 else b"\n".join(data))
-        self._data = []
+        self._data = _NO_DATA
         self._event = ""
         self._size = 0
         return event
