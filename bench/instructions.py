@@ -8,11 +8,15 @@ target runs under valgrind, so nothing coalesces). It prints the target's user-s
 instructions per upstream event, and each as a ratio to the reference converter's.
 
 What it leaves out: the kernel's share (a socket read and write per event, the same for
-every target), and what instructions do not show: cache misses, memory. It is a
-companion to ``bench/run.py``, not a replacement.
+every target), and what instructions do not show: memory, and cache misses unless asked
+for. ``--cache`` simulates the caches too (32 KB L1, and a 512 KB last level standing for
+one core's L2) with 60 streams open at once, each event 1 s after the last, so that the
+streams' memory does not fit: misses per event are what instructions do not count. It is
+a companion to ``bench/run.py``, not a replacement.
 
     python bench/instructions.py                       # the three faces, about 3 minutes
     python bench/instructions.py --kinds openai --requests 8
+    python bench/instructions.py --cache               # with cache misses, about 15 minutes
 
 Needs valgrind (``apt-get install valgrind``); Linux only.
 """
@@ -61,8 +65,13 @@ def load(port: int, kind: str, requests: int, concurrency: int, delay_ms: float)
                     "--warmup", "0"], check=True, stdout=subprocess.DEVNULL)
 
 
-def count(target: str, kind: str, args: argparse.Namespace) -> float:
-    """The target's instructions per upstream event for one face."""
+#: Cache simulation (``--cache``): L1 and, as the last level, one core's L2.
+CACHE_SIM = ["--cache-sim=yes", "--D1=32768,8,64", "--I1=32768,8,64", "--LL=524288,8,64"]
+
+
+def count(target: str, kind: str, args: argparse.Namespace) -> dict[str, float]:
+    """The target's instructions (``Ir``) per upstream event for one face; with ``--cache``
+    also its L1 and last-level misses per event (``L1m``, ``LLm``)."""
     up_port, port = free_port(), free_port()
     work = Path(tempfile.mkdtemp(prefix="bench-instr-"))
     upstream = subprocess.Popen([PY, str(HERE / "upstream.py"), "--port", str(up_port)],
@@ -79,6 +88,7 @@ def count(target: str, kind: str, args: argparse.Namespace) -> float:
         cmd = [PY, "-m", "poe2openai"]
     out = work / "callgrind.out"
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                             *(CACHE_SIM if args.cache else []),
                              f"--callgrind-out-file={out}", *cmd], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -93,13 +103,21 @@ def count(target: str, kind: str, args: argparse.Namespace) -> float:
         load(port, kind, args.requests, args.concurrency, args.delay_ms)
         control("-i", "off")
         control("-d")
-        dumps = sorted(work.glob("callgrind.out*"))
-        total = 0
-        for dump in dumps:
+        totals: dict[str, int] = {}
+        for dump in sorted(work.glob("callgrind.out*")):
+            names: list[str] = []
             for line in dump.read_text(errors="replace").splitlines():
-                if line.startswith("totals:"):
-                    total += int(line.split()[1])
-        return total / (args.requests * EVENTS)
+                if line.startswith("events:"):
+                    names = line.split()[1:]
+                elif line.startswith("totals:"):
+                    for name, value in zip(names, line.split()[1:], strict=False):
+                        totals[name] = totals.get(name, 0) + int(value)
+        events = args.requests * EVENTS
+        result = {"Ir": totals.get("Ir", 0) / events}
+        if args.cache:
+            result["L1m"] = sum(totals.get(n, 0) for n in ("I1mr", "D1mr", "D1mw")) / events
+            result["LLm"] = sum(totals.get(n, 0) for n in ("ILmr", "DLmr", "DLmw")) / events
+        return result
     finally:
         proc.terminate()
         proc.wait()
@@ -114,16 +132,35 @@ def main() -> None:
     p.add_argument("--kinds", default="openai,responses,messages")
     p.add_argument("--requests", type=int, default=16, help="measured answers per face")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--delay-ms", type=float, default=30.0)
+    p.add_argument("--delay-ms", type=float, default=None,
+                   help="between one stream's events (30 ms; 1000 ms with --cache)")
+    p.add_argument("--cache", action="store_true",
+                   help="simulate the caches too (misses per event); 60 streams at once")
     args = p.parse_args()
+    if args.cache and "--concurrency" not in sys.argv:
+        args.concurrency = args.requests = 60
+    if args.delay_ms is None:
+        args.delay_ms = 1000.0 if args.cache else 30.0
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
-    print("| face | reference instr/event | product instr/event | product vs reference |")
-    print("|---|--:|--:|--:|")
+    if not args.cache:
+        print("| face | reference instr/event | product instr/event | product vs reference |")
+        print("|---|--:|--:|--:|")
+    else:
+        print("| face | target | instr/event | L1 misses/event | L2 misses/event | "
+              "instr vs ref | L2 misses vs ref |")
+        print("|---|---|--:|--:|--:|--:|--:|")
     for kind in args.kinds.split(","):
         ref = count("reference", kind, args)
         product = count("product", kind, args)
-        print(f"| {kind} | {ref:,.0f} | {product:,.0f} | {product / ref:.2f}× |", flush=True)
+        if not args.cache:
+            print(f"| {kind} | {ref['Ir']:,.0f} | {product['Ir']:,.0f} "
+                  f"| {product['Ir'] / ref['Ir']:.2f}× |", flush=True)
+            continue
+        for name, got in (("reference", ref), ("product", product)):
+            print(f"| {kind} | {name} | {got['Ir']:,.0f} | {got['L1m']:,.0f} | {got['LLm']:,.0f} "
+                  f"| {got['Ir'] / ref['Ir']:.2f}× | {got['LLm'] / ref['LLm']:.2f}× |",
+                  flush=True)
 
 
 if __name__ == "__main__":
