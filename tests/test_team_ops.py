@@ -17,6 +17,7 @@ from poe2openai.team.gate import TEAM
 from poe2openai.team.keyfile import FILE_NAME, create_key
 from tests.faces import FACES, PATHS, ask, face_error, usage_of
 from tests.fake_poe import FakePoe, done, text, wait
+from tests.helpers import chat_body
 
 SERVER_KEY = "poe-server-key-0123456789"
 ADMIN = {"Authorization": "Basic YWRtaW46dGVzdC1wYXNzd29yZA=="}  # admin:test-password
@@ -127,6 +128,29 @@ async def test_metrics_after_a_scripted_run(make: Make, fake_poe: FakePoe,
                   result="ok") == 1
     assert metric(body, "poe2openai_poe_point_balance") == 1000
     assert SERVER_KEY not in body and alice not in body and bob not in body
+
+
+async def test_streams_without_usage_are_counted_all_the_same(make: Make,
+                                                              fake_poe: FakePoe) -> None:
+    """A Chat stream whose client does not ask for usage (most clients) records the tokens
+    it would have reported: the usage log and /metrics do not depend on the client."""
+    fake_poe.script(None, [text("Hello"), text(" there, a longer answer"), done()])
+    client = await make(metrics_token="scrape-me")
+    resp = await ask(client, "chat", "poe-key", "GPT-4o", stream=True)  # asks for usage
+    tokens = usage_of("chat", await resp.read(), True)
+    assert tokens > (0, 0)
+    plain = chat_body("Hi", model="GPT-4o", stream=True)  # does not
+    resp = await client.post("/v1/chat/completions", json=plain, headers=bearer("poe-key"))
+    raw = await resp.read()
+    assert resp.status == 200 and b'"usage"' not in raw
+    body = ""
+    for _ in range(500):  # the request is recorded when its handler has ended
+        body = await (await client.get("/metrics", headers=bearer("scrape-me"))).text()
+        if metric(body, "poe2openai_requests_total", face="chat", status="200") == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert metric(body, "poe2openai_tokens_total", direction="in", model="GPT-4o") == 2 * tokens[0]
+    assert metric(body, "poe2openai_tokens_total", direction="out", model="GPT-4o") == 2 * tokens[1]
 
 
 async def test_active_streams_while_answers_are_open(make: Make, fake_poe: FakePoe) -> None:

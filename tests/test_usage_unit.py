@@ -14,8 +14,8 @@ from poe2openai.tokenizer import ENCODING_URL, Tokenizer, cache_file
 from poe2openai.translate.conversation import Usage
 from poe2openai.translate.items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator
 from poe2openai.translate.usage import (
-    ByteTally,
     TALLY_HOLD,
+    ByteTally,
     Tally,
     chat_usage,
     count_tokens,

@@ -118,8 +118,7 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
                         async with PoeQuery(poe, model, query, access.poe_key, obs) as upstream:
                             # The prompt is counted while Poe starts its answer; after that
                             # the stream holds none of it.
-                            prompt = (count_prompt(query) if enc.wants_usage or fmt is not None
-                                      else 0)
+                            prompt = count_prompt(query)
                             if fmt is None:
                                 query = None
                             if state is None:
@@ -180,13 +179,14 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
                                             model.bot, failure.message)
                             data += enc.fail(failure)
                             break
-                        if collected is None and enc.wants_usage:
+                        if collected is None:
                             collected = enc.output()  # the encoder kept the answer
-                        usage = (await usage_of(prompt, translator.upstream_usage, collected)
-                                 if collected is not None else None)
-                        total = add_usage(total, usage)
-                        if total is not None:
-                            obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
+                        # Counted whether or not the client asked for usage: the usage
+                        # log and the metrics record it.
+                        total = add_usage(total, await usage_of(
+                            prompt, translator.upstream_usage, collected))
+                        assert total is not None
+                        obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
                         ending, query = _end(enc, conv, settings, model.bot, translator,
                                              stages, collected, total, query)
                         data += ending

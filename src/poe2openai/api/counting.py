@@ -20,14 +20,15 @@ __all__ = ["collector", "count_prompt", "usage_of"]
 
 
 def collector(enc: StreamEncoder, *, structured: bool) -> Accumulator | None:
-    """What a stream keeps of its answer: everything for structured output (it is checked
-    at the end); nothing when usage is not wanted or the encoder keeps the answer anyway
-    (:meth:`~.exchange.StreamEncoder.output`); else a tally that counts the answer as it
-    grows: in bytes for the estimate, in pieces for o200k (the whole answer, while the
-    tokenizer is not loaded yet)."""
+    """What a stream keeps of its answer to count it. Every answer is counted, also when
+    its client does not ask for usage: the usage log and the metrics record its tokens. It
+    keeps everything for structured output (it is checked at the end); nothing when the
+    encoder keeps the answer anyway (:meth:`~.exchange.StreamEncoder.output`); else a
+    tally that counts the answer as it grows: in bytes for the estimate, in pieces for
+    o200k (the whole answer, while the tokenizer is not loaded yet)."""
     if structured:
         return Accumulator()
-    if not enc.wants_usage or enc.keeps_output:
+    if enc.keeps_output:
         return None
     if not TOKENIZER.loaded:
         return Accumulator()
