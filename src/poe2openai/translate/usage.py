@@ -163,7 +163,10 @@ class ByteTally(Accumulator):
     __slots__ = ("_content_bytes", "_reasoning_bytes")
 
     def __init__(self) -> None:
-        super().__init__()
+        # No lists until an item needs them (a tool call, a file): most answers are text
+        # alone, and every open stream has one of these. (A tuple: nothing can be added.)
+        self.content = self.reasoning = self.tool_calls = self.files = ()  # type: ignore[assignment]
+        self.error = None
         self._content_bytes = self._reasoning_bytes = 0
 
     def add(self, items: list[Out]) -> None:
@@ -180,6 +183,10 @@ class ByteTally(Accumulator):
             else:
                 if kind == RESET:
                     self._content_bytes = self._reasoning_bytes = 0
+                if isinstance(self.tool_calls, tuple):
+                    error = self.error
+                    super().__init__()  # the lists, needed now
+                    self.error = error
                 super().add([item])
 
     # What the estimate of the whole text would be: count_tokens(text) for a text of
