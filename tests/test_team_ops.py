@@ -344,3 +344,26 @@ async def test_a_client_that_leaves_gets_an_access_log_line(
     lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert any('"POST /v1/chat/completions" 499' in line and "model=Stall" in line
                for line in lines), lines
+
+
+def test_text_log_lines_cannot_be_forged() -> None:
+    """A path or a model name with a line break (or a NUL) is written escaped on its own
+    line; a traceback still follows on lines of its own."""
+    import logging
+    import sys
+
+    from poe2openai.team.logs import TextFormatter
+
+    fmt = TextFormatter("%(levelname)s %(name)s: %(message)s")
+    record = logging.LogRecord("aiohttp.access", logging.INFO, "", 0, '%s "%s %s" %d model=%s',
+                               ("127.0.0.1", "GET", "/v1/x\n2026-11-30 ERROR forged\x00", 404,
+                                "gpt\r\nINFO fake"), None)
+    line = fmt.format(record)
+    assert "\n" not in line and "\r" not in line and "\x00" not in line
+    assert line.endswith('"GET /v1/x\\x0a2026-11-30 ERROR forged\\x00" 404 model=gpt\\x0d\\x0aINFO fake')
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, "", 0, "failed\nhere", (), sys.exc_info())
+    text = fmt.format(record)
+    assert text.startswith("ERROR x: failed\\x0ahere\nTraceback") and "ValueError: boom" in text

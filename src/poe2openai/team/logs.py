@@ -8,6 +8,7 @@ the client's address. Neither an API key nor a Poe key is ever part of a log lin
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -46,9 +47,28 @@ class JsonFormatter(logging.Formatter):
         return dumps_str(out)
 
 
+#: Control characters (a line break above all) that a client's text could put in a message.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+class TextFormatter(logging.Formatter):
+    """One line per message: control characters in it (from a request's path, a model name,
+    a bot's answer quoted in an error) are written escaped, so that no client can forge log
+    lines or write a NUL into the log. A traceback still follows on lines of its own."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        if _CONTROL.search(record.message):
+            record.message = _CONTROL.sub(_escape, record.message)
+        return super().formatMessage(record)
+
+
 def setup_logging(level: str, fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(_TEXT_FORMAT))
     logging.basicConfig(
         level=logging.DEBUG if level in ("debug", "trace") else getattr(logging, level.upper()),
         handlers=[handler], force=True)
