@@ -27,8 +27,13 @@ async def test_preflight(proxy: Proxy) -> None:
         allowed = resp.headers["Access-Control-Allow-Headers"].lower()
         assert {"authorization", "content-type", "x-stainless-os"} <= {
             h.strip() for h in allowed.split(",")}
-        assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+        # The route's own methods, no others.
+        wanted = "GET, OPTIONS" if path.endswith("/models") else "OPTIONS, POST"
+        assert resp.headers["Access-Control-Allow-Methods"] == wanted
+        assert resp.headers["Allow"] == wanted
         assert "Access-Control-Allow-Credentials" not in resp.headers
+    resp = await proxy.options("/v1/responses/resp_1")  # a plain OPTIONS, no preflight
+    assert resp.status == 204 and resp.headers["Allow"] == "DELETE, GET, OPTIONS"
 
 
 async def test_answers_and_streams_carry_cors_headers(proxy: Proxy, fake_poe: FakePoe) -> None:

@@ -35,7 +35,10 @@ async def preflight(request: web.Request) -> web.StreamResponse:
 
     A route handler rather than a middleware, so ordinary requests pay nothing for it.
     """
-    resp = web.Response(status=204, headers={"Allow": "GET, POST, DELETE, OPTIONS"})
+    resource = request.match_info.route.resource
+    methods = ", ".join(sorted({r.method for r in resource} - {"*", "HEAD"})
+                        if resource is not None else ["OPTIONS"])  # the route's own methods
+    resp = web.Response(status=204, headers={"Allow": methods})
     if "Origin" not in request.headers or "Access-Control-Request-Method" not in request.headers:
         return resp
     allow = _allowed_origin(request)
@@ -43,7 +46,7 @@ async def preflight(request: web.Request) -> web.StreamResponse:
         requested = request.headers.get("Access-Control-Request-Headers", "")
         names = [h.strip() for h in requested.split(",") if h.strip()]
         resp.headers["Access-Control-Allow-Origin"] = allow
-        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+        resp.headers["Access-Control-Allow-Methods"] = methods
         resp.headers["Access-Control-Allow-Headers"] = (
             ", ".join(n for n in names if _TOKEN.match(n) and n.lower() != "cookie")
             or _DEFAULT_HEADERS)
