@@ -128,4 +128,5 @@ def setup_fallbacks(app: web.Application) -> None:
     for resource in app.router.resources():
         if isinstance(resource, web.Resource) and "*" not in {r.method for r in resource}:
             resource.add_route("*", refuse)
-    app.router.add_route("*", "/{path:.*}", guarded(not_found))
+    # [\s\S], not ".": a path may hold a decoded line break (%0a), and must still get a 404.
+    app.router.add_route("*", r"/{path:[\s\S]*}", guarded(not_found))
