@@ -12,7 +12,8 @@ import aiohttp
 
 from ..errors import ProxyError, UpstreamError, UpstreamTimeout
 from ..jsonlib import JSONDecodeError, loads
-from .client import _USER_AGENT, _error_from_response, proxy_for
+from .client import _USER_AGENT, proxy_for
+from .stream import error_from_response
 
 __all__ = ["MAX_HISTORY_PAGES", "PoeUsage"]
 
@@ -35,7 +36,7 @@ class PoeUsage:
             async with self._session.get(self._base + path, headers=headers, params=params,
                                          timeout=_TIMEOUT, proxy=self._proxy) as resp:
                 if resp.status != 200:
-                    raise await _error_from_response(resp, "usage request")
+                    raise await error_from_response(resp, "usage request")
                 return loads(await resp.content.read(_MAX_BODY))
         except ProxyError:
             raise
