@@ -83,4 +83,4 @@ def test_adjacent_text_of_a_batch_is_one_item_and_one_delta() -> None:
     events = _frames(messages.encode(items))
     assert [e["delta"]["text"] for n, e in events if n == "content_block_delta"] == ["Hello!"]
     chat = ChunkEncoder("chatcmpl-1", 1, "m")
-    assert chat.encode(items) == chat.content("Hello!")
+    assert chat.encode(items) == chat.text("Hello!")

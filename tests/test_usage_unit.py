@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from poe2openai.tokenizer import ENCODING_URL, Tokenizer, cache_file
+from poe2openai.translate.chunks import ChunkEncoder
 from poe2openai.translate.conversation import Usage
 from poe2openai.translate.items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator
+from poe2openai.translate.messages_encode import MessagesStream
 from poe2openai.translate.usage import (
     TALLY_HOLD,
     ByteTally,
@@ -208,6 +210,38 @@ def test_byte_tally_holds_no_text_and_counts_the_whole() -> None:
         query = {"query": [{"role": "user", "content": "hi"}]}
         assert count_usage(query, tally) == count_usage(query, whole)
     assert count_usage(query, ByteTally()) == count_usage(query, Accumulator())
+
+
+@pytest.mark.parametrize("face", ["chat", "messages"])
+def test_stream_encoders_count_what_they_encode(face: str) -> None:
+    """Chat and Messages streams keep none of the answer and count it as they encode it:
+    one piece of text per read (their inline path), mixed batches, multi-byte characters
+    and tool calls all count as the whole answer would."""
+    import random
+
+    rng = random.Random(11)
+    for text in _texts(40):
+        enc = ChunkEncoder("chatcmpl-1", 1, "m") if face == "chat" else MessagesStream("m")
+        whole = Accumulator()
+        enc.start()
+        i = 0
+        while i < len(text):
+            step = rng.randint(1, 9)
+            piece = text[i:i + step]
+            i += step
+            batch: list[Any] = ([(CONTENT, piece)] if rng.random() < 0.7
+                                else [(REASONING, piece), (CONTENT, piece[::-1])])
+            enc.encode(batch)
+            whole.add(batch)
+        calls = [(TOOL_CALL, 0, "call_1", "lookup"), (TOOL_ARGS, 0, '{"q": "日本"}')]
+        enc.encode(calls)
+        whole.add(calls)
+        query = {"query": [{"role": "user", "content": "hi"}]}
+        assert not enc.keeps_output
+        counted = enc.output()
+        assert counted.content == [] or counted.content == ()
+        assert count_usage(query, counted) == count_usage(query, whole)
+        assert count_usage(query, counted).output_tokens > 0
 
 
 def test_tally_work_stays_linear_without_cuts(tmp_path: Path, no_download: None) -> None:

@@ -24,7 +24,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from .translate.usage import count_tokens as estimate
@@ -69,24 +69,23 @@ class Tokenizer:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ if environ is not None else os.environ
         self._lock = threading.Lock()
-        self._tried = False
         self._encoding: Any = None
         #: What counts come from: "" (not loaded yet), "estimate", or the encoding's file.
         self.source = ""
-
-    @property
-    def loaded(self) -> bool:
-        """:meth:`load` has run (successfully or not)."""
-        return self._tried
-
-    @property
-    def exact(self) -> bool:
-        return self._encoding is not None
+        # Plain attributes, set by load(): read on every request.
+        #: :meth:`load` has run (successfully or not).
+        self.loaded = False
+        #: Counts come from o200k_base.
+        self.exact = False
+        #: Counts come from the estimate, for good (loaded, and not exact).
+        self.estimating = False
+        #: Counts ``text``'s tokens (the estimate until an encoding is loaded).
+        self.count: Callable[[str], int] = estimate
 
     def load(self) -> None:
         """Read the encoding if it is on this machine. Blocking; safe to call from any thread."""
         with self._lock:
-            if self._tried:
+            if self.loaded:
                 return
             try:
                 self._encoding, self.source = self._open()
@@ -100,7 +99,12 @@ class Tokenizer:
                              "TIKTOKEN_ENCODING_PATH)")
                 else:
                     log.info("Token counts use tiktoken o200k_base from %s", self.source)
-            self._tried = True
+            if self._encoding is not None:
+                self.count = self._count_exact
+                self.exact = True
+            else:
+                self.estimating = True
+            self.loaded = True
 
     def _open(self) -> tuple[Any, str]:
         path = self._environ.get("TIKTOKEN_ENCODING_PATH")
@@ -128,13 +132,8 @@ class Tokenizer:
 
         return tiktoken.get_encoding("o200k_base"), cached
 
-    def count(self, text: str) -> int:
-        if not text:
-            return 0
-        enc = self._encoding
-        if enc is None:
-            return estimate(text)
-        return len(enc.encode_ordinary(text))
+    def _count_exact(self, text: str) -> int:
+        return len(self._encoding.encode_ordinary(text)) if text else 0
 
     def cut(self, text: str, start: int = 1) -> int:
         """Where ``text`` can be cut so that the counts of its halves add up to its count (0:

@@ -183,8 +183,10 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
                             collected = enc.output()  # the encoder kept the answer
                         # Counted whether or not the client asked for usage: the usage
                         # log and the metrics record it.
-                        total = add_usage(total, await usage_of(
-                            prompt, translator.upstream_usage, collected))
+                        usage = usage_of(prompt, translator.upstream_usage, collected)
+                        if not isinstance(usage, Usage):
+                            usage = await usage
+                        total = usage if total is None else add_usage(total, usage)
                         assert total is not None
                         obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
                         ending, query = _end(enc, conv, settings, model.bot, translator,

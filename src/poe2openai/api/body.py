@@ -18,6 +18,7 @@ from aiohttp import StreamReader, hdrs, web
 from .. import keys
 from ..errors import InvalidRequest, ProxyError, RequestTooLarge
 from ..jsonlib import JSONDecodeError, loads
+from ..settings import Settings
 from .budget import Share
 
 __all__ = ["LARGE_BODY", "BodyTimeout", "ServerBusy", "read_json"]
@@ -46,15 +47,15 @@ async def read_json(request: web.Request) -> Any:
     """The request body, parsed; every failure is a :class:`ProxyError`."""
     config = request.app  # the API's routes are the main app's
     with config[keys.BODY_BUDGET].hold() as share:
-        raw = await _receive(request, share)
+        raw = await _receive(request, config[keys.SETTINGS], share)
         if len(raw) <= LARGE_BODY:
             return _parse_json(raw)
         async with config[keys.LARGE_BODIES]:
             return await asyncio.to_thread(_parse_json, raw)
 
 
-async def _receive(request: web.Request, share: Share) -> bytes | bytearray:
-    settings = request.app[keys.SETTINGS]
+async def _receive(request: web.Request, settings: Settings,
+                   share: Share) -> bytes | bytearray:
     limit = settings.max_request_size
     size = request.content_length
     if size is not None and size > limit:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 __all__ = ["BodyBudget", "Share"]
 
 #: The budget is this many MAX_REQUEST_SIZEs ...
@@ -27,14 +24,9 @@ class BodyBudget:
     def for_max_request_size(cls, max_request_size: int) -> BodyBudget:
         return cls(max(BUDGET_BODIES * max_request_size, BUDGET_FLOOR))
 
-    @contextlib.contextmanager
-    def hold(self) -> Iterator[Share]:
-        """A share of the budget, given back when the block ends."""
-        share = Share(self)
-        try:
-            yield share
-        finally:
-            self.used -= share.size
+    def hold(self) -> Share:
+        """A share of the budget, given back when its ``with`` block ends."""
+        return Share(self)
 
 
 class Share:
@@ -44,6 +36,13 @@ class Share:
 
     def __init__(self, budget: BodyBudget) -> None:
         self.budget = budget
+        self.size = 0
+
+    def __enter__(self) -> Share:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.budget.used -= self.size
         self.size = 0
 
     def take(self, n: int) -> bool:

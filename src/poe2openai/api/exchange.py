@@ -22,7 +22,8 @@ class StreamEncoder(Protocol):
     #: Whether :meth:`finish` needs the usage (counting costs a little).
     wants_usage: bool
     #: Whether the encoder keeps the whole answer anyway (then :meth:`output` gives it for
-    #: counting, and nothing else keeps a copy).
+    #: counting, and nothing else keeps a copy). One that does not counts the answer's
+    #: bytes as it encodes it (:class:`~..translate.usage.TallyingEncoder`).
     keeps_output: bool
 
     def start(self) -> bytes:
@@ -38,7 +39,8 @@ class StreamEncoder(Protocol):
         """The end of an answer that failed after the stream started."""
 
     def output(self) -> Accumulator:
-        """The answer so far (only when :attr:`keeps_output`)."""
+        """The answer so far (:attr:`keeps_output`), else its count in bytes (a
+        :class:`~..translate.usage.ByteTally`, right for the estimate only)."""
 
 
 class Exchange(Protocol):

@@ -51,7 +51,7 @@ async def read_form(request: web.Request) -> Form:
         raise InvalidRequest("The multipart/form-data Content-Type has no valid boundary.")
     config = request.config_dict
     with config[keys.BODY_BUDGET].hold() as share:
-        raw = await _receive(request, share)
+        raw = await _receive(request, config[keys.SETTINGS], share)
         if len(raw) <= LARGE_BODY:
             return parse_form(raw, boundary)
         async with config[keys.LARGE_BODIES]:

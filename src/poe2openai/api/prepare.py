@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .. import keys
 from ..modeloptions import ResolvedModel
-from ..team.gate import OBSERVATION, TEAM, Access, Observation
+from ..team.gate import OBSERVATION, Access, Observation
 from ..translate.conversation import Conversation
 from ..translate.headers import name_list
 from ..translate.params import attach_parameters, resolve_parameters
@@ -51,7 +51,7 @@ def admitted(request: web.Request, conv: Conversation, access: Access) -> _Admit
     obs = request[OBSERVATION]
     obs.model = conv.model
     access.check_model(conv.model)
-    return _Admitted(obs, request.app[TEAM].admit(access))
+    return _Admitted(obs, obs.team.admit(access))
 
 
 class _Admitted:
@@ -77,12 +77,13 @@ async def prepare(request: web.Request, conv: Conversation, access: Access) -> P
     """Everything before the Poe query, the same for every face: the model (and its name in
     the access log), the rate limit, the bot parameters (400s before uploads), the uploads
     and the query."""
-    model = request.app[keys.REGISTRY].current.resolve(conv.model)
+    app = request.app
+    model = app[keys.REGISTRY].current.resolve(conv.model)
     request[MODEL] = conv.model if conv.model == model.bot else f"{conv.model}->{model.bot}"
-    await request.app[keys.RATE_LIMITER].wait(access.owner)
-    parameters = await _bot_parameters(request.app, conv, model)  # 400s before uploads
+    await app[keys.RATE_LIMITER].wait(access.owner)
+    parameters = await _bot_parameters(app, conv, model)  # 400s before uploads
     if conv.media:
-        uploaded = await request.app[keys.UPLOADER].resolve(conv.media, access.poe_key)
+        uploaded = await app[keys.UPLOADER].resolve(conv.media, access.poe_key)
         for turn, attachments in uploaded.items():
             conv.attachments.setdefault(turn, []).extend(attachments)
     query = build_poe_query(conv, model)

@@ -90,7 +90,9 @@ async def collect(request: web.Request, conv: Conversation, model: ResolvedModel
     if held is not None:  # structured output: the answer, held back, counts all the same
         counted = Accumulator()
         counted.content, counted.reasoning = [held.text], acc.reasoning
-    usage = await usage_of(count_prompt(query), translator.upstream_usage, counted)
+    usage = usage_of(count_prompt(query), translator.upstream_usage, counted)
+    if not isinstance(usage, Usage):
+        usage = await usage
     return acc, _finish_reason(translator, acc), usage
 
 

@@ -91,10 +91,11 @@ class Access:
 class Observation:
     """What one API request did; filled in by the handler, recorded when it ends."""
 
-    __slots__ = ("cancelled", "face", "key", "model", "start", "tokens_in", "tokens_out",
-                 "ttfb", "upstream")
+    __slots__ = ("cancelled", "face", "key", "model", "start", "team", "tokens_in",
+                 "tokens_out", "ttfb", "upstream")
 
-    def __init__(self, face: str, start: float) -> None:
+    def __init__(self, face: str, start: float, team: Team) -> None:
+        self.team = team  #: the app's, which records it (no app lookup per use)
         self.face = face
         self.start = start  #: time.perf_counter() at arrival
         self.model: str | None = None
@@ -132,7 +133,7 @@ class Team:
         """Start observing an API request (idempotent); the route's guard records it."""
         obs = request.get(OBSERVATION)
         if obs is None:
-            obs = Observation(face, request.get(ARRIVED, time.perf_counter()))
+            obs = Observation(face, request.get(ARRIVED, time.perf_counter()), self)
             request[OBSERVATION] = obs
         obs.face = face
         return obs
@@ -214,7 +215,7 @@ def _record(request: web.Request, obs: Observation, status: int) -> None:
         log_cancelled(request, duration)
     if obs.ttfb is None and not obs.cancelled:
         obs.ttfb = duration  # an answer sent in one piece: its first byte left at the end
-    team = request.app[TEAM]
+    team = obs.team
     info = request.match_info.route.resource
     route = info.canonical if info is not None else request.path
     try:

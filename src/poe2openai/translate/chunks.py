@@ -21,10 +21,9 @@ from .items import (
     TOOL_ARGS,
     TOOL_CALL,
     Accumulator,
-    KeepsNoOutput,
     Out,
 )
-from .usage import chat_usage
+from .usage import TallyingEncoder, chat_usage, utf8_size
 
 __all__ = ["DONE", "KEEPALIVE", "ChatExchange", "ChunkEncoder", "completion_id",
            "make_completion"]
@@ -39,8 +38,9 @@ def completion_id() -> str:
     return f"chatcmpl-{random.getrandbits(96):024x}"
 
 
-class ChunkEncoder(KeepsNoOutput):
-    """Renders ``data: {chat.completion.chunk}\\n\\n`` frames for one response."""
+class ChunkEncoder(TallyingEncoder):
+    """Renders ``data: {chat.completion.chunk}\\n\\n`` frames for one response, and counts
+    what it renders (:class:`~.usage.TallyingEncoder`)."""
 
     # Only the rendered prefix is kept (id, created and model are in it): an open stream
     # holds one bytes object, not the same text three ways.
@@ -49,6 +49,7 @@ class ChunkEncoder(KeepsNoOutput):
     _tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 
     def __init__(self, id: str, created: int, model: str, *, usage: bool = False) -> None:
+        super().__init__()
         self.wants_usage = usage  #: a final usage chunk (``stream_options.include_usage``)
         head = dumps({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -61,24 +62,27 @@ class ChunkEncoder(KeepsNoOutput):
 
     start = role
 
-    def content(self, text: str) -> bytes:
+    def text(self, text: str) -> bytes:
         return self._prefix + b'"content":' + dumps(text) + self._tail
 
-    def reasoning(self, text: str) -> bytes:
+    def thinking(self, text: str) -> bytes:
         return self._prefix + b'"reasoning_content":' + dumps(text) + self._tail
 
     def encode(self, items: list[Out]) -> bytes:
         """Frames for a batch of output items, one per item (adjacent text is one item
         already: :func:`~.items.merge_text`)."""
         if len(items) == 1 and items[0][0] == CONTENT:  # one read, one piece of text
-            return self.content(items[0][1])
+            text = items[0][1]
+            self._content_bytes += len(text) if text.isascii() else utf8_size(text)
+            return self.text(text)
+        self.add(items)  # counted
         frames: list[bytes] = []
         for item in items:
             k = item[0]
             if k == CONTENT:
-                frames.append(self.content(item[1]))
+                frames.append(self.text(item[1]))
             elif k == REASONING:
-                frames.append(self.reasoning(item[1]))
+                frames.append(self.thinking(item[1]))
             elif k == TOOL_CALL:
                 call = {"index": item[1], "id": item[2], "type": "function",
                         "function": {"name": item[3], "arguments": ""}}
@@ -87,7 +91,7 @@ class ChunkEncoder(KeepsNoOutput):
                 frag = {"index": item[1], "function": {"arguments": item[2]}}
                 frames.append(self._prefix + b'"tool_calls":[' + dumps(frag) + b"]" + self._tail)
             elif k == ERROR:
-                frames.append(self.error(item[1]))
+                frames.append(self.error_frame(item[1]))
         return frames[0] if len(frames) == 1 else b"".join(frames)
 
     def finish_chunk(self, reason: str) -> bytes:
@@ -105,10 +109,10 @@ class ChunkEncoder(KeepsNoOutput):
         return data + DONE
 
     def fail(self, err: ProxyError) -> bytes:
-        return self.error(err) + DONE
+        return self.error_frame(err) + DONE
 
     @staticmethod
-    def error(err: ProxyError) -> bytes:
+    def error_frame(err: ProxyError) -> bytes:
         return b"data: " + dumps(err.body()) + b"\n\n"
 
 

@@ -22,7 +22,7 @@ from typing import Any, Final
 from ..errors import ProxyError
 
 __all__ = ["CONTENT", "ERROR", "FILE", "REASONING", "RESET", "TOOL_ARGS", "TOOL_CALL",
-           "Accumulator", "KeepsNoOutput", "Out", "add_text", "merge_text"]
+           "Accumulator", "Out", "add_text", "merge_text"]
 
 CONTENT: Final = 0
 REASONING: Final = 1
@@ -103,13 +103,3 @@ class Accumulator:
                 self.reasoning.clear()
             elif kind == FILE:
                 self.files.append((item[1], item[2], item[3]))
-
-
-class KeepsNoOutput:
-    """For a stream encoder that keeps none of the answer it renders."""
-
-    __slots__ = ()
-    keeps_output = False
-
-    def output(self) -> Accumulator:
-        raise TypeError("this encoder keeps none of the answer")

@@ -18,7 +18,8 @@ from typing import Any, Final
 from ..errors import ProxyError
 from ..jsonlib import JSONDecodeError, dumps, loads
 from .conversation import Conversation, Usage
-from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, KeepsNoOutput, Out
+from .items import CONTENT, REASONING, TOOL_ARGS, TOOL_CALL, Accumulator, Out
+from .usage import TallyingEncoder, utf8_size
 
 __all__ = ["KEEPALIVE", "MessagesExchange", "MessagesStream", "error_body", "error_status",
            "stop_reason"]
@@ -85,12 +86,15 @@ def _text_delta(index: int, text: str) -> bytes:
             b'"text":%b},"type":"content_block_delta"}\n\n' % (index, dumps(text)))
 
 
-class MessagesStream(KeepsNoOutput):
+class MessagesStream(TallyingEncoder):
+    """One streamed message, and the count of what it renders (:class:`~.usage.TallyingEncoder`)."""
+
     # Slots, and containers made only when needed: every open stream has one of these.
     __slots__ = ("_calls", "_index", "_open", "_thinking", "id", "model")
     wants_usage = True
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.id = message_id()
         self.model = model
         self._index = -1
@@ -108,7 +112,12 @@ class MessagesStream(KeepsNoOutput):
     def encode(self, items: list[Out]) -> bytes:
         if len(items) == 1 and self._open == CONTENT and items[0][0] == CONTENT:
             # One read, one piece of text, in the open text block: the usual case.
-            return _text_delta(self._index, items[0][1]) if items[0][1] else b""
+            text = items[0][1]
+            if not text:
+                return b""
+            self._content_bytes += len(text) if text.isascii() else utf8_size(text)
+            return _text_delta(self._index, text)
+        self.add(items)  # counted
         frames: list[bytes] = []
         for item in items:  # adjacent text is one item already (merge_text)
             kind = item[0]

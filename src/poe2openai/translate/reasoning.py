@@ -43,6 +43,8 @@ __all__ = ["MARKERS", "ReasoningSplitter", "strip_thinking"]
 MARKERS: Final = tuple(
     f"{wrap}Thinking{dots}{wrap}" for wrap in ("*", "_", "**", "") for dots in ("...", "…"))
 _MARKER_LEN: Final = max(map(len, MARKERS))
+#: Every start of a marker ("", "T", "*Th"...): a line that may still become one.
+_MARKER_STARTS: Final = frozenset(m[:i] for m in MARKERS for i in range(len(m) + 1))
 #: The most text held back while it could still be a marker or the start of a line.
 MAX_HOLD: Final = 256
 
@@ -125,7 +127,7 @@ class ReasoningSplitter:
         nl = body.find("\n")
         line = (body if nl < 0 else body[:nl]).rstrip(" \t\r")
         if nl < 0:
-            if len(body) <= _MARKER_LEN + 16 and any(m.startswith(line) for m in MARKERS):
+            if len(body) <= _MARKER_LEN + 16 and line in _MARKER_STARTS:
                 self._buf = buf  # could still be the marker: wait for the end of the line
             else:
                 self._to_answer(buf, out)

@@ -23,9 +23,9 @@ from ..jsonlib import dumps_str
 from .conversation import Usage
 from .items import CONTENT, REASONING, RESET, Accumulator, Out
 
-__all__ = ["ByteTally", "Counter", "Tally", "add_usage", "answer_usage", "chat_usage", "count_tokens", "count_usage",
-           "estimate_cut", "o200k_cut", "prompt_tokens", "query_prompt_tokens",
-           "upstream_usage"]
+__all__ = ["ByteTally", "Counter", "Tally", "TallyingEncoder", "add_usage", "answer_usage",
+           "chat_usage", "count_tokens", "count_usage", "estimate_cut", "o200k_cut",
+           "prompt_tokens", "query_prompt_tokens", "upstream_usage", "utf8_size"]
 
 #: Per-message overhead of the chat format, as OpenAI documents for its models.
 _PER_MESSAGE = 4
@@ -37,11 +37,17 @@ Counter = Callable[[str], int]
 Cutter = Callable[[str, int], int]
 
 
+def utf8_size(text: str) -> int:
+    """The size of ``text`` in UTF-8 (a lone surrogate, which JSON can carry, as 3 bytes)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def count_tokens(text: str) -> int:
-    """The estimate: about four bytes of UTF-8 per token."""
+    """The estimate: about four bytes of UTF-8 per token (at least one for any text)."""
     if not text:
         return 0
-    return max(1, (len(text.encode()) + 3) // 4)
+    return ((len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass")))
+            + 3) // 4
 
 
 def prompt_tokens(texts: Iterable[str], count: Counter = count_tokens) -> int:
@@ -53,7 +59,9 @@ def prompt_tokens(texts: Iterable[str], count: Counter = count_tokens) -> int:
 
 def query_prompt_tokens(body: dict[str, Any], count: Counter = count_tokens) -> int:
     """Prompt tokens of a Poe query body: messages, tool definitions, the last tool round."""
-    total = prompt_tokens((m.get("content") or "" for m in body.get("query") or ()), count)
+    total = _PER_REPLY  # as prompt_tokens(), once per request: without a generator
+    for message in body.get("query") or ():
+        total += _PER_MESSAGE + count(message.get("content") or "")
     for key in ("tools", "tool_calls", "tool_results"):
         value = body.get(key)
         if value:
@@ -69,9 +77,13 @@ def count_usage(query: dict[str, Any], acc: Accumulator, count: Counter = count_
 
 def answer_usage(prompt: int, acc: Accumulator, count: Counter = count_tokens) -> Usage:
     """The usage of one answer whose prompt counted ``prompt`` tokens."""
-    thinking = acc.reasoning_tokens + count("".join(acc.reasoning))
-    answer = acc.content_tokens + count("".join(acc.content)) + sum(
-        count(c["function"]["name"]) + count(c["function"]["arguments"]) for c in acc.tool_calls)
+    thinking, answer = acc.reasoning_tokens, acc.content_tokens
+    if acc.reasoning:  # (a tally holds none, or only what it could not count yet)
+        thinking += count("".join(acc.reasoning))
+    if acc.content:
+        answer += count("".join(acc.content))
+    for call in acc.tool_calls:
+        answer += count(call["function"]["name"]) + count(call["function"]["arguments"])
     return Usage(prompt, answer + thinking, thinking)
 
 
@@ -174,12 +186,10 @@ class ByteTally(Accumulator):
             kind = item[0]
             if kind == CONTENT:
                 text = item[1]
-                self._content_bytes += (len(text) if text.isascii()
-                                        else len(text.encode("utf-8", "surrogatepass")))
+                self._content_bytes += len(text) if text.isascii() else utf8_size(text)
             elif kind == REASONING:
                 text = item[1]
-                self._reasoning_bytes += (len(text) if text.isascii()
-                                          else len(text.encode("utf-8", "surrogatepass")))
+                self._reasoning_bytes += len(text) if text.isascii() else utf8_size(text)
             else:
                 if kind == RESET:
                     self._content_bytes = self._reasoning_bytes = 0
@@ -206,6 +216,19 @@ class ByteTally(Accumulator):
     @reasoning_tokens.setter
     def reasoning_tokens(self, tokens: int) -> None:
         self._reasoning_bytes = 4 * tokens
+
+
+class TallyingEncoder(ByteTally):
+    """A stream encoder that keeps none of the answer it renders, and is its
+    :class:`ByteTally` (one object per stream instead of two, and the text counted where
+    it is encoded): its :meth:`output` is a count, right for the estimate only. A subclass
+    counts in :meth:`encode`, inline for its usual item, with :meth:`add` for the rest."""
+
+    __slots__ = ()
+    keeps_output = False
+
+    def output(self) -> ByteTally:
+        return self
 
 
 def add_usage(total: Usage | None, usage: Usage | None) -> Usage | None:
