@@ -453,6 +453,7 @@ class Received:
     status: int | None = None  # HTTP status the fake answered with
     was_reset: bool = False  # the script ended with reset()
     is_bot: bool = True  # False for /bot/fetch_settings|update_settings|cost/... (answered 404)
+    peer: Any = None  # the client's (host, port): the same for requests on one connection
 
     # -- convenience ------------------------------------------------------------------
     @property
@@ -1011,6 +1012,7 @@ class FakePoe:
             body=body,
             api_key=api_key,
             started_at=asyncio.get_running_loop().time(),
+            peer=request.transport.get_extra_info("peername") if request.transport else None,
         )
         self.requests.append(rec)
         rec.started.set()

@@ -115,6 +115,7 @@ async def _poe_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.POE] = poe
         app[keys.CATALOG] = ModelCatalog(poe, s.models_cache_ttl)
         yield
+        await poe.close()
 
 
 async def _uploads_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ when our client leaves, leaving the ``query()`` block closes Poe's connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import urllib.request
@@ -29,7 +30,7 @@ from ..errors import (
 from ..jsonlib import JSONDecodeError, dumps, loads
 from .download import fetch_file
 from .errors import map_upload_error
-from .stream import MAX_ERROR_BODY, PoeEvent, PoeStream, describe, error_from_response
+from .stream import MAX_ERROR_BODY, Endings, PoeEvent, PoeStream, describe, error_from_response
 
 __all__ = ["PoeClient", "PoeEvent", "PoeStream"]
 
@@ -44,6 +45,7 @@ _QUERY_HEADERS = CIMultiDict({
     "User-Agent": _USER_AGENT,
 })
 _UPLOAD_TIMEOUT = 300.0
+_MAX_BOT_URLS = 1024
 
 
 class PoeClient:
@@ -57,6 +59,8 @@ class PoeClient:
         self._proxy = proxy_for(base_url)
         self._upload_proxy = proxy_for(upload_url)
         self._hosts = (URL(base_url).host or "", URL(upload_url).host or "")
+        self._bots: dict[str, str] = {}  # bot name -> its query URL (a few hundred at most)
+        self._endings: Endings = set()  # tasks reading the ends of finished answers
         for url, proxy in ((base_url, self._proxy), (upload_url, self._upload_proxy)):
             if proxy:
                 log.info("Requests to %s go through the proxy %s", URL(url).host,
@@ -73,8 +77,21 @@ class PoeClient:
         raw = dumps(body)
         # aiohttp writes large bytes bodies in one go (and warns); a stream is sent in pieces.
         data: bytes | io.BytesIO = io.BytesIO(raw) if len(raw) > _LARGE_BODY else raw
-        return PoeStream((self._session, self._bot_url + quote(bot, safe=""), data, headers,
-                          self._proxy))
+        url = self._bots.get(bot)
+        if url is None:
+            url = self._bot_url + quote(bot, safe="")
+            if len(self._bots) < _MAX_BOT_URLS:  # (a client may send any name)
+                self._bots[bot] = url
+        return PoeStream((self._session, url, data, headers, self._proxy), self._endings)
+
+    async def close(self) -> None:
+        """Stop reading the ends of answers (their connections are dropped); before the
+        session closes."""
+        for task in list(self._endings):
+            task.cancel()
+        for task in list(self._endings):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def list_models(self, api_token: str | None = None) -> list[dict[str, Any]]:
         """Poe's public model list (``GET /v1/models``), as the raw ``data`` entries."""

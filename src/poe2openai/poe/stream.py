@@ -26,6 +26,32 @@ log = logging.getLogger(__name__)
 PoeEvent = tuple[str, dict[str, Any]]
 
 MAX_ERROR_BODY = 65536
+#: How long the end of a body may take to come after Poe's ``done``, and how many bytes
+#: may still come with it, before its connection is dropped instead of reused.
+END_WAIT = 5.0
+END_BYTES = 65536
+
+#: The tasks that read the ends of answers already over (see :meth:`PoeStream.__aexit__`).
+Endings = set["asyncio.Task[None]"]
+
+
+
+async def _end_body(resp: aiohttp.ClientResponse) -> None:
+    """Read the rest of an answer that sent ``done`` (bounded in time and bytes), then
+    return its connection to the pool; drop it if the end does not come."""
+    content, left, reused = resp.content, END_BYTES, False
+    try:
+        async with asyncio.timeout(END_WAIT):
+            while left > 0 and (chunk := await content.readany()):
+                left -= len(chunk)
+        if content.is_eof():
+            resp.release()
+            reused = True
+    except Exception as exc:  # a broken or late end: the connection is dropped
+        log.debug("The end of an answer did not come cleanly (%s)", describe(exc))
+    finally:
+        if not reused:
+            resp.close()
 
 
 class PoeStream(SSEParser):
@@ -35,7 +61,10 @@ class PoeStream(SSEParser):
 
     Entering raises a :class:`ProxyError` when Poe cannot be reached, times out, or
     answers with an HTTP error or a non-SSE body. Leaving returns a finished
-    connection to the pool and drops an unfinished one, so Poe stops generating.
+    connection to the pool and drops an unfinished one, so Poe stops generating. An answer
+    that sent ``done`` is finished: when the end of its body has not come yet, a task reads
+    it (bounded) and then returns the connection, so that the next query needs no new
+    connection (TCP, and TLS with the real Poe) and nobody waits for it.
     ``read()`` may be cancelled at any time without losing data: the parser is only
     touched after a read has completed.
 
@@ -45,13 +74,14 @@ class PoeStream(SSEParser):
     :class:`UpstreamTimeout`. The time spent waiting on Poe adds up in :attr:`waited`.
     """
 
-    __slots__ = ("_content", "_request", "_response", "closing", "done", "eof", "timed_out",
-                 "waited", "waiting")
+    __slots__ = ("_content", "_endings", "_request", "_response", "closing", "done", "eof",
+                 "timed_out", "waited", "waiting")
 
     def __init__(self, request: tuple[aiohttp.ClientSession, str, Any, CIMultiDict[str],
-                                      str | None]) -> None:
+                                      str | None], endings: Endings) -> None:
         self._request: tuple[aiohttp.ClientSession, str, Any, CIMultiDict[str],
                              str | None] | None = request
+        self._endings = endings
         self._response: aiohttp.ClientResponse | None = None
         self._content: aiohttp.StreamReader | None = None
         super().__init__()
@@ -90,8 +120,13 @@ class PoeStream(SSEParser):
     async def __aexit__(self, *exc_info: object) -> None:
         resp = self._response
         if resp is not None:
-            if self.eof:
-                resp.release()
+            if self.eof or self._content.is_eof():  # type: ignore[union-attr]
+                resp.release()  # the whole body is in: the connection goes back to the pool
+            elif self.done:
+                # Poe is done; the end of its body is still on its way.
+                task = asyncio.get_running_loop().create_task(_end_body(resp))
+                self._endings.add(task)
+                task.add_done_callback(self._endings.discard)
             else:
                 # Unfinished answer (client left, error, shutdown): drop the connection so
                 # Poe stops generating, instead of draining it.
