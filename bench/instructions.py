@@ -17,6 +17,7 @@ a companion to ``bench/run.py``, not a replacement.
     python bench/instructions.py                       # the three faces, about 3 minutes
     python bench/instructions.py --kinds openai --requests 8
     python bench/instructions.py --cache               # with cache misses, about 15 minutes
+    python bench/instructions.py --kinds openai --events 15   # scenario f's answers
 
 Needs valgrind (``apt-get install valgrind``); Linux only.
 """
@@ -58,9 +59,10 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], limit: float = 120.0) ->
     raise RuntimeError("the target did not start")
 
 
-def load(port: int, kind: str, requests: int, concurrency: int, delay_ms: float) -> None:
+def load(port: int, kind: str, requests: int, concurrency: int, delay_ms: float,
+         events: int = EVENTS) -> None:
     subprocess.run([PY, str(HERE / "load.py"), "--url", f"http://127.0.0.1:{port}", "--kind",
-                    kind, "--count", str(EVENTS), "--size", "20", "--delay-ms", str(delay_ms),
+                    kind, "--count", str(events), "--size", "20", "--delay-ms", str(delay_ms),
                     "--concurrency", str(concurrency), "--requests", str(requests),
                     "--warmup", "0"], check=True, stdout=subprocess.DEVNULL)
 
@@ -100,7 +102,7 @@ def count(target: str, kind: str, args: argparse.Namespace) -> dict[str, float]:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         control("-i", "on")
-        load(port, kind, args.requests, args.concurrency, args.delay_ms)
+        load(port, kind, args.requests, args.concurrency, args.delay_ms, args.events)
         control("-i", "off")
         control("-d")
         totals: dict[str, int] = {}
@@ -112,7 +114,7 @@ def count(target: str, kind: str, args: argparse.Namespace) -> dict[str, float]:
                 elif line.startswith("totals:"):
                     for name, value in zip(names, line.split()[1:], strict=False):
                         totals[name] = totals.get(name, 0) + int(value)
-        events = args.requests * EVENTS
+        events = args.requests * args.events
         result = {"Ir": totals.get("Ir", 0) / events}
         if args.cache:
             result["L1m"] = sum(totals.get(n, 0) for n in ("I1mr", "D1mr", "D1mw")) / events
@@ -134,6 +136,9 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--delay-ms", type=float, default=None,
                    help="between one stream's events (30 ms; 1000 ms with --cache)")
+    p.add_argument("--events", type=int, default=EVENTS,
+                   help="Poe events per answer (100; fewer weigh the work per request more: "
+                        "15 is scenario f's, 1 counts a request)")
     p.add_argument("--cache", action="store_true",
                    help="simulate the caches too (misses per event); 60 streams at once")
     args = p.parse_args()
