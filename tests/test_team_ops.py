@@ -367,3 +367,23 @@ def test_text_log_lines_cannot_be_forged() -> None:
         record = logging.LogRecord("x", logging.ERROR, "", 0, "failed\nhere", (), sys.exc_info())
     text = fmt.format(record)
     assert text.startswith("ERROR x: failed\\x0ahere\nTraceback") and "ValueError: boom" in text
+
+
+async def test_unknown_paths_and_methods_are_counted(make: Make) -> None:
+    """A 404 or a 405 before any face (a scanner, a client on a wrong base URL) shows in
+    /metrics, as face "none", with a bounded route label; an Anthropic client's 404 is in
+    Anthropic's envelope."""
+    client = await make(metrics_token="scrape-me")
+    for i in range(3):
+        assert (await client.get(f"/wp-admin/{i}.php")).status == 404
+    assert (await client.get("/v1/chat/completions")).status == 405
+    resp = await client.post("/v1/messages/batches", json={},
+                             headers={"anthropic-version": "2023-06-01"})
+    body = await resp.json()
+    assert resp.status == 404 and body["type"] == "error"
+    assert body["error"]["type"] == "not_found_error", body
+    body_text = await (await client.get("/metrics", headers=bearer("scrape-me"))).text()
+    assert metric(body_text, "poe2openai_requests_total", face="none", status="404") == 4
+    assert metric(body_text, "poe2openai_requests_total", face="none", status="405",
+                  route="/v1/chat/completions") == 1
+    assert "wp-admin" not in body_text  # one label for every unknown path

@@ -22,7 +22,7 @@ from aiohttp.typedefs import Handler
 from .. import keys
 from ..errors import InternalError, MethodNotAllowed, NotFound, ProxyError, RequestTooLarge
 from ..jsonlib import dumps
-from ..team.gate import ARRIVED, request_ended
+from ..team.gate import ARRIVED, TEAM, request_ended
 from ..translate.messages_encode import error_body, error_status
 
 __all__ = ["error_response", "failed", "guarded", "is_anthropic", "method_not_allowed",
@@ -49,13 +49,19 @@ def wants_anthropic_list(request: web.BaseRequest) -> bool:
     return "anthropic-version" in headers or "x-api-key" in headers
 
 
+class _UnknownPath(NotFound):
+    """A path no route has: it belongs to no face, so an Anthropic client (one that sends
+    ``anthropic-version``) gets Anthropic's envelope."""
+
+
 def error_response(err: ProxyError, request: web.BaseRequest | None = None) -> web.Response:
     """The error in the envelope of the request's face: Anthropic's for the Messages face,
     OpenAI's for every other."""
     headers = err.response_headers()
     if err.status >= 500 and err.retryable is None and "retry-after" in headers:
         headers.setdefault("x-should-retry", "true")
-    if request is not None and is_anthropic(request):
+    if request is not None and (is_anthropic(request) or (
+            isinstance(err, _UnknownPath) and "anthropic-version" in request.headers)):
         return web.Response(status=error_status(err), body=dumps(error_body(err)),
                             headers=headers, content_type="application/json")
     return web.Response(status=err.status, body=dumps(err.body()), headers=headers,
@@ -115,12 +121,15 @@ def failed(request: web.Request, exc: BaseException) -> web.Response:
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:
-    """Every path no route has."""
-    raise NotFound(f"Unknown path: {request.method} {request.path}")
+    """Every path no route has (counted in the metrics, as face ``none``)."""
+    request.app[TEAM].observe(request, "none")
+    raise _UnknownPath(f"Unknown path: {request.method} {request.path}")
 
 
 async def method_not_allowed(request: web.Request) -> web.StreamResponse:
-    """A known path asked with a method it does not answer."""
+    """A known path asked with a method it does not answer (counted in the metrics, as face
+    ``none``)."""
+    request.app[TEAM].observe(request, "none")
     resource = request.match_info.route.resource
     allowed = sorted({r.method for r in resource} - {"*"}) if resource is not None else []
     raise MethodNotAllowed(
