@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -315,3 +317,31 @@ async def test_poe_silent_mid_answer_not_streamed(
     proxy = await make_proxy(read_timeout=0.5)
     resp = await proxy.post("/v1/chat/completions", json=chat_body(stream=False), headers=AUTH)
     await assert_openai_error(resp, 504, "server_error", "timeout")
+
+
+@pytest.mark.parametrize("head", [
+    b"Content-Type: application/json\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n",
+    b"Content-Length: abc\r\n",
+    b"Bad Header: x\r\nContent-Length: 2\r\n",
+])
+async def test_malformed_http_is_one_info_line(proxy: Proxy, head: bytes,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A request aiohttp cannot parse gets its 400, logged as one INFO line, not an ERROR
+    with a traceback (anyone could fill the log with those); the server goes on."""
+    caplog.set_level(logging.INFO)
+    assert proxy.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.server.port)
+    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n{}")
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert b" 400 " in status_line
+    for _ in range(100):
+        if any("malformed" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.01)
+    server = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert server and all(r.levelno == logging.INFO and r.exc_info is None for r in server), \
+        [(r.levelname, r.getMessage()) for r in server]
+    assert "Traceback" not in caplog.text
+    assert (await proxy.get("/healthz")).status == 200

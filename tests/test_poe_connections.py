@@ -6,6 +6,7 @@ dropped, so Poe stops generating."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -63,12 +64,15 @@ async def test_a_late_end_after_done_is_read_and_the_connection_reused(
 
 
 async def test_an_end_that_never_comes_drops_the_connection(
-        proxy: Proxy, fake_poe: FakePoe, monkeypatch: pytest.MonkeyPatch) -> None:
+        proxy: Proxy, fake_poe: FakePoe, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(poe_stream, "END_WAIT", 0.3)
     fake_poe.script(None, [text("Hello"), done(), hang()])
     assert await _ask(proxy) == "Hello"
-    # Dropped after END_WAIT: the fake sees its answer cancelled.
+    # Dropped after END_WAIT: the fake sees its answer cancelled. Nothing went wrong for
+    # anyone, so nothing is logged as a warning.
     assert await fake_poe.requests[0].wait_cancelled(3.0)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     fake_poe.script(None, [text("Again"), done()])
     assert await _ask(proxy) == "Again"
     assert fake_poe.requests[0].peer != fake_poe.requests[1].peer

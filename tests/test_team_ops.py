@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from poe2openai.team.gate import TEAM
 from poe2openai.team.keyfile import FILE_NAME, create_key
 from tests.faces import FACES, PATHS, ask, face_error, usage_of
-from tests.fake_poe import FakePoe, done, text, wait
+from tests.fake_poe import FakePoe, done, error, text, wait
 from tests.helpers import chat_body
 
 SERVER_KEY = "poe-server-key-0123456789"
@@ -387,3 +387,38 @@ async def test_unknown_paths_and_methods_are_counted(make: Make) -> None:
     assert metric(body_text, "poe2openai_requests_total", face="none", status="405",
                   route="/v1/chat/completions") == 1
     assert "wp-admin" not in body_text  # one label for every unknown path
+
+
+@pytest.mark.parametrize("face", FACES)
+async def test_streams_that_end_early_are_recorded_with_their_tokens(
+        make: Make, fake_poe: FakePoe, face: str) -> None:
+    """A stream that fails after it started (its HTTP status, 200, is already out) is
+    recorded with its error's status, and one whose client leaves as 499; both with the
+    tokens of the prompt and of what Poe answered (Poe answered them, and charges them)."""
+    client = await make(metrics_token="scrape-me")
+    fake_poe.script("GPT-4o", [text("Partial answer"), error("Internal server error"),
+                               done()])
+    resp = await ask(client, face, "poe-key-1", "GPT-4o", stream=True)
+    assert resp.status == 200
+    await resp.read()
+    never = asyncio.Event()
+    fake_poe.script("Gemini-2.5-Flash", [text("first words"), wait(never), done()])
+    resp = await ask(client, face, "poe-key-1", "Gemini-2.5-Flash", stream=True)
+    await resp.content.readuntil(b"first")
+    resp.close()
+    assert await fake_poe.last.wait_cancelled(5)  # type: ignore[union-attr]
+    body = ""
+    for _ in range(500):  # recorded when the handler has ended
+        body = await (await client.get("/metrics", headers=bearer("scrape-me"))).text()
+        if metric(body, "poe2openai_requests_total", model="Gemini-2.5-Flash", status="499"):
+            break
+        await asyncio.sleep(0.01)
+    assert metric(body, "poe2openai_requests_total", model="GPT-4o", status="200") is None
+    failed = [line for line in body.splitlines() if line.startswith(
+        "poe2openai_requests_total{") and 'model="GPT-4o"' in line]
+    assert len(failed) == 1 and 'status="5' in failed[0], failed
+    for model in ("GPT-4o", "Gemini-2.5-Flash"):
+        for direction in ("in", "out"):
+            tokens = metric(body, "poe2openai_tokens_total", direction=direction, model=model)
+            assert tokens is not None and tokens > 0, (model, direction, [
+                line for line in body.splitlines() if "requests_total{" in line or "tokens" in line])

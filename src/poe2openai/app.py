@@ -25,6 +25,7 @@ from .models import ModelCatalog
 from .poe.client import PoeClient
 from .registry import ModelRegistry
 from .settings import Settings
+from .team.logs import quiet_malformed_requests
 from .team.routes import setup_ops
 from .upload_cache import FILE_NAME, UploadCache
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> web.Application:
     # No middlewares, here or in the admin app: see api/guard.py.
     app = web.Application(client_max_size=settings.max_request_size)
+    quiet_malformed_requests()
     app[keys.SETTINGS] = settings
     app[keys.REGISTRY] = ModelRegistry(settings.models_path)
     app[keys.STREAMS] = ActiveStreams(settings.keepalive_interval, settings.read_timeout)

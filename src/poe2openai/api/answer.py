@@ -80,6 +80,7 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
     starts become the face's error response."""
     request[ARRIVED] = time.perf_counter()
     resp: web.StreamResponse | None = None
+    failure: ProxyError | None = None  # a stream's error after it started
     try:
         access, conv, exchange = await open_request(request)
         async with admitted(request, conv, access) as obs:
@@ -108,7 +109,10 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
                 state: StreamState | None = None
                 total: Usage | None = None
                 stream: SSEResponse | None = None
-                failure: ProxyError | None = None
+                # For the usage of an answer that ends early (_count_early_end).
+                prompt: int | asyncio.Future[int] | None = None
+                translator: ResponseTranslator | None = None
+                collected: Accumulator | None = None
                 data = b""
                 try:
                     while query is not None:  # one Poe query, more to repair structured output
@@ -178,6 +182,8 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
                                 log.warning("Poe reported an error mid-stream from %s: %s",
                                             model.bot, failure.message)
                             data += enc.fail(failure)
+                            await _count_early_end(obs, total, prompt, translator, collected,
+                                                   enc, can_wait=True)
                             break
                         if collected is None:
                             collected = enc.output()  # the encoder kept the answer
@@ -205,9 +211,13 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
                     await stream.write_eof()
                 except ConnectionResetError:
                     obs.cancelled = True
+                    await _count_early_end(obs, total, prompt, translator, collected, enc)
                     log.info("Client left a stream from %s; closing Poe's answer", model.bot)
                     if stream is None:  # gone before the stream started: as if cancelled
                         raise asyncio.CancelledError from None
+                except asyncio.CancelledError:
+                    await _count_early_end(obs, total, prompt, translator, collected, enc)
+                    raise
                 finally:
                     if state is not None:
                         streams.discard(state)
@@ -218,8 +228,33 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
     except BaseException as exc:
         return failed(request, exc)
     assert resp is not None
-    request_ended(request, resp.status)
+    # A stream that failed after it started is recorded with its error's status (its HTTP
+    # status, 200, went out before the error).
+    request_ended(request, resp.status if failure is None else failure.status)
     return resp
+
+
+async def _count_early_end(obs: Observation, total: Usage | None,
+                           prompt: int | asyncio.Future[int] | None,
+                           translator: ResponseTranslator | None,
+                           collected: Accumulator | None, enc: StreamEncoder, *,
+                           can_wait: bool = False) -> None:
+    """Record the usage of a stream that ended early (an error after it started, the client
+    gone, the server shutting down): the prompt was sent and Poe answered part of it. When
+    the client is gone (cancelled), only what can be counted at once, never waiting: always
+    with the estimate; with o200k, unless the prompt's count is still in its worker."""
+    if prompt is None or translator is None:
+        return
+    usage = usage_of(prompt, translator.upstream_usage,
+                     collected if collected is not None else enc.output())
+    if not isinstance(usage, Usage):
+        if not can_wait:
+            usage.close()  # a coroutine, never awaited: the count is skipped
+            return
+        usage = await usage
+    total = add_usage(total, usage)
+    assert total is not None
+    obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
 
 
 async def _first_events(upstream: PoeStream, translator: ResponseTranslator,

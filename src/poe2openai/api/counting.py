@@ -8,7 +8,7 @@ open stream need not keep its query; answers are counted as they grow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import Any
 
 from ..tokenizer import TOKENIZER
@@ -56,7 +56,7 @@ def _load_and_count(query: dict[str, Any]) -> int:
 
 
 def usage_of(prompt: int | asyncio.Future[int], reported: Any,
-             acc: Accumulator) -> Usage | Awaitable[Usage]:
+             acc: Accumulator) -> Usage | Coroutine[Any, Any, Usage]:
     """The answer's usage: the one the bot reported (``reported``, the ``usage`` of a ``json``
     chunk, if any), else the prompt's count (:func:`count_prompt`) and the answer's. Counted
     now when it can be (the usual case: no coroutine made per request), else to be awaited."""

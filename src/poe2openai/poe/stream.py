@@ -47,8 +47,9 @@ async def _end_body(resp: aiohttp.ClientResponse) -> None:
         if content.is_eof():
             resp.release()
             reused = True
-    except Exception as exc:  # a broken or late end: the connection is dropped
-        log.debug("The end of an answer did not come cleanly (%s)", describe(exc))
+    except Exception as exc:  # a late or broken end: the connection is dropped, as intended
+        log.debug("The end of an answer after done did not come (%s); its connection is "
+                  "dropped", type(exc).__name__)
     finally:
         if not reused:
             resp.close()

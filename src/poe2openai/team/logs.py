@@ -15,12 +15,14 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..api.accesslog import MODEL
 from ..jsonlib import dumps_str
 from .gate import OBSERVATION
 
-__all__ = ["AccessLogger", "JsonFormatter", "access_fields", "log_cancelled", "setup_logging"]
+__all__ = ["AccessLogger", "JsonFormatter", "access_fields", "log_cancelled",
+           "quiet_malformed_requests", "setup_logging"]
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: LogRecord attributes that are not "extra" fields.
@@ -64,6 +66,29 @@ class TextFormatter(logging.Formatter):
         if _CONTROL.search(record.message):
             record.message = _CONTROL.sub(_escape, record.message)
         return super().formatMessage(record)
+
+
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse (two Content-Type headers, a Content-Length
+    that is no number, a header name with a space) at ERROR with a traceback: anyone,
+    without a key, could fill the log with them. They become one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg = "Refused a malformed HTTP request (%s): %s"
+        record.args = (exc.code, exc.message)
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+def quiet_malformed_requests() -> None:
+    """Install :class:`_MalformedRequests` on aiohttp's server logger (once)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _MalformedRequests) for f in logger.filters):
+        logger.addFilter(_MalformedRequests())
 
 
 def setup_logging(level: str, fmt: str = "text") -> None:
