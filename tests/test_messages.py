@@ -86,6 +86,22 @@ async def test_stream_text(claude: anthropic.AsyncAnthropic, fake_poe: FakePoe) 
     assert final.usage.output_tokens > 0 and final.usage.input_tokens > 0
 
 
+async def test_message_start_has_the_prompt_tokens(claude: anthropic.AsyncAnthropic,
+                                                   fake_poe: FakePoe) -> None:
+    """As Anthropic's: message_start carries the prompt's tokens (counted before Poe's first
+    event once the tokenizer is loaded: the first request loads it), the same that the final
+    usage reports."""
+    fake_poe.script("gpt-5", [text("Hel"), text("lo!"), done()])
+    await claude.messages.create(model="gpt-5", max_tokens=100,
+                                 messages=[{"role": "user", "content": "warm up"}])
+    async with claude.messages.stream(model="gpt-5", max_tokens=100, messages=[
+            {"role": "user", "content": "How many tokens is this prompt, roughly?"}]) as stream:
+        started = [e.message.usage.input_tokens async for e in stream
+                   if e.type == "message_start"]
+        final = await stream.get_final_message()
+    assert started == [final.usage.input_tokens] and started[0] > 0
+
+
 async def test_thinking(claude: anthropic.AsyncAnthropic) -> None:
     async with claude.messages.stream(
             model="scenario-thinking", max_tokens=1000,

@@ -422,3 +422,13 @@ async def test_streams_that_end_early_are_recorded_with_their_tokens(
             tokens = metric(body, "poe2openai_tokens_total", direction=direction, model=model)
             assert tokens is not None and tokens > 0, (model, direction, [
                 line for line in body.splitlines() if "requests_total{" in line or "tokens" in line])
+
+
+async def test_an_unknown_previous_response_is_recorded_with_its_model(make: Make) -> None:
+    client = await make(metrics_token="scrape-me")
+    resp = await client.post("/v1/responses", headers=bearer("poe-key-1"), json={
+        "model": "GPT-4o", "input": "Hi", "previous_response_id": "resp_nothing_here"})
+    assert resp.status == 404
+    body = await (await client.get("/metrics", headers=bearer("scrape-me"))).text()
+    assert metric(body, "poe2openai_requests_total", face="responses", model="GPT-4o",
+                  status="404") == 1

@@ -139,7 +139,7 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
                                                           settings)
                                 stream = resp = await _start(request, enc, headers, obs,
                                                              upstream, state)
-                                data = enc.start()
+                                data = enc.start(prompt if isinstance(prompt, int) else None)
                             # The answer flows: per network read, what Poe said, translated.
                             while True:
                                 if out:

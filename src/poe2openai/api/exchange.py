@@ -26,8 +26,9 @@ class StreamEncoder(Protocol):
     #: bytes as it encodes it (:class:`~..translate.usage.TallyingEncoder`).
     keeps_output: bool
 
-    def start(self) -> bytes:
-        """What goes out first, with the first items (e.g. the role chunk)."""
+    def start(self, prompt_tokens: int | None = None) -> bytes:
+        """What goes out first, with the first items (e.g. the role chunk). ``prompt_tokens``:
+        the prompt's count, when it is known already (Messages' ``message_start`` has it)."""
 
     def encode(self, items: list[Out]) -> bytes:
         """A batch of output items (never an error item)."""

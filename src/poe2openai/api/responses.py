@@ -15,7 +15,7 @@ from .. import keys
 from ..cluster.responses import SharedResponses
 from ..errors import NotFound
 from ..jsonlib import dumps
-from ..team.gate import Access
+from ..team.gate import OBSERVATION, Access
 from ..translate.conversation import Conversation
 from ..translate.responses_encode import ResponseSettings, ResponsesExchange
 from ..translate.responses_request import output_turns, parse_responses_request
@@ -50,6 +50,7 @@ async def _open(request: web.Request) -> tuple[Access, Conversation, ResponsesEx
     if parsed.previous_response_id is not None:
         previous = await store.get(access.owner, parsed.previous_response_id)
         if previous is None:
+            request[OBSERVATION].model = conv.model  # recorded with the model it asked for
             raise _not_found(parsed.previous_response_id, "previous_response_id")
         _continue(conv, previous)
     # Stored (with ``store``) by ``before_end``, once the answer is complete.

@@ -60,7 +60,8 @@ class ChunkEncoder(TallyingEncoder):
     def role(self) -> bytes:
         return self._prefix + b'"role":"assistant","content":""' + self._tail
 
-    start = role
+    def start(self, prompt_tokens: int | None = None) -> bytes:
+        return self.role()
 
     def text(self, text: str) -> bytes:
         return self._prefix + b'"content":' + dumps(text) + self._tail

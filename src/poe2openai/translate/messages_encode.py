@@ -103,10 +103,13 @@ class MessagesStream(TallyingEncoder):
         # call index → [id, name, args…], in the order the calls started
         self._calls: dict[int, list[str]] | None = None
 
-    def start(self) -> bytes:
+    def start(self, prompt_tokens: int | None = None) -> bytes:
+        # As Anthropic's: the prompt's tokens, when counted already (with the estimate they
+        # are, before Poe's first event); message_delta has the final usage.
+        usage = _usage(Usage(prompt_tokens, 0) if prompt_tokens is not None else None)
         message: dict[str, Any] = {
             "id": self.id, "type": "message", "role": "assistant", "model": self.model,
-            "content": [], "stop_reason": None, "stop_sequence": None, "usage": _usage(None)}
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}
         return _event("message_start", {"message": message}) + KEEPALIVE
 
     def encode(self, items: list[Out]) -> bytes:

@@ -199,7 +199,7 @@ class ResponsesStream:
         response["output"] = self._output
         return response
 
-    def start(self) -> bytes:
+    def start(self, prompt_tokens: int | None = None) -> bytes:
         response = self._response()
         return (self._event("response.created", response=response)
                 + self._event("response.in_progress", response=response))
