@@ -77,8 +77,6 @@ class Tokenizer:
         self.loaded = False
         #: Counts come from o200k_base.
         self.exact = False
-        #: Counts come from the estimate, for good (loaded, and not exact).
-        self.estimating = False
         #: Counts ``text``'s tokens (the estimate until an encoding is loaded).
         self.count: Callable[[str], int] = estimate
 
@@ -102,9 +100,7 @@ class Tokenizer:
             if self._encoding is not None:
                 self.count = self._count_exact
                 self.exact = True
-            else:
-                self.estimating = True
-            self.loaded = True
+            self.loaded = True  # last: whoever sees it sees the rest
 
     def _open(self) -> tuple[Any, str]:
         path = self._environ.get("TIKTOKEN_ENCODING_PATH")

@@ -192,9 +192,7 @@ async def _answer(request: web.Request, *, open_request: Opener) -> web.StreamRe
                         usage = usage_of(prompt, translator.upstream_usage, collected)
                         if not isinstance(usage, Usage):
                             usage = await usage
-                        total = usage if total is None else add_usage(total, usage)
-                        assert total is not None
-                        obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
+                        total = _recorded(obs, total, usage)
                         ending, query = _end(enc, conv, settings, model.bot, translator,
                                              stages, collected, total, query)
                         data += ending
@@ -252,9 +250,16 @@ async def _count_early_end(obs: Observation, total: Usage | None,
             usage.close()  # a coroutine, never awaited: the count is skipped
             return
         usage = await usage
+    _recorded(obs, total, usage)
+
+
+def _recorded(obs: Observation, total: Usage | None, usage: Usage) -> Usage:
+    """The answer's usage so far (every Poe query of it), recorded for the usage log and the
+    metrics."""
     total = add_usage(total, usage)
     assert total is not None
     obs.tokens_in, obs.tokens_out = total.input_tokens, total.output_tokens
+    return total
 
 
 async def _first_events(upstream: PoeStream, translator: ResponseTranslator,

@@ -30,7 +30,7 @@ def collector(enc: StreamEncoder, *, structured: bool) -> Accumulator | None:
     yet)."""
     if structured:
         return Accumulator()
-    if enc.keeps_output or TOKENIZER.estimating:
+    if enc.keeps_output or (TOKENIZER.loaded and not TOKENIZER.exact):
         return None
     if not TOKENIZER.loaded:
         return Accumulator()
@@ -45,7 +45,7 @@ def count_prompt(query: dict[str, Any]) -> int | asyncio.Future[int]:
     """The prompt tokens of ``query``: counted now with the estimate; with tiktoken (or before
     the tokenizer is loaded) in a worker thread, to be awaited with the answer's usage. Either
     way the query itself need not be kept for the count."""
-    if TOKENIZER.estimating:
+    if TOKENIZER.loaded and not TOKENIZER.exact:
         return query_prompt_tokens(query, TOKENIZER.count)
     return asyncio.get_running_loop().run_in_executor(None, _load_and_count, query)
 

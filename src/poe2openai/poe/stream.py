@@ -32,8 +32,7 @@ END_WAIT = 5.0
 END_BYTES = 65536
 
 #: The tasks that read the ends of answers already over (see :meth:`PoeStream.__aexit__`).
-Endings = set["asyncio.Task[None]"]
-
+Endings = set[asyncio.Task[None]]
 
 
 async def _end_body(resp: aiohttp.ClientResponse) -> None:

@@ -240,14 +240,10 @@ class Metrics:
         if upstream is not None:
             s.upstream.observe(by_model, upstream)
             s.overhead.observe((face,), max(0.0, duration - upstream))
-        if tokens_in or tokens_out:  # (_Family.inc inline: every answer has tokens)
-            tokens = s.tokens.series
-            if tokens_in:
-                values = ("in", model_l, key)
-                tokens[values] = tokens.get(values, 0) + tokens_in
-            if tokens_out:
-                values = ("out", model_l, key)
-                tokens[values] = tokens.get(values, 0) + tokens_out
+        if tokens_in:
+            s.tokens.inc(("in", model_l, key), tokens_in)
+        if tokens_out:
+            s.tokens.inc(("out", model_l, key), tokens_out)
         if cancelled:
             s.cancellations.inc(by_model)
 

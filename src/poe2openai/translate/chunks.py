@@ -74,6 +74,7 @@ class ChunkEncoder(TallyingEncoder):
         already: :func:`~.items.merge_text`)."""
         if len(items) == 1 and items[0][0] == CONTENT:  # one read, one piece of text
             text = items[0][1]
+            # utf8_size(text), its ASCII case inline: every chunk passes here
             self._content_bytes += len(text) if text.isascii() else utf8_size(text)
             return self.text(text)
         self.add(items)  # counted

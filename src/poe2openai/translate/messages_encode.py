@@ -118,6 +118,7 @@ class MessagesStream(TallyingEncoder):
             text = items[0][1]
             if not text:
                 return b""
+            # utf8_size(text), its ASCII case inline: every chunk passes here
             self._content_bytes += len(text) if text.isascii() else utf8_size(text)
             return _text_delta(self._index, text)
         self.add(items)  # counted

@@ -91,10 +91,8 @@ class ResponseTranslator:
         self._native: NativeToolCalls | None = None  # created by the first json event
         # Whether tool calls can appear at all: only then are output items checked for them.
         # Whether a stage can end the answer (``finished``): only then is it asked, per batch.
-        self._tools = self._ends = False
-        for st in self.stages:  # (a loop, not any(): once per request)
-            self._tools = self._tools or getattr(st, "makes_tool_calls", False)
-            self._ends = self._ends or hasattr(st, "finished")
+        self._tools = any(getattr(st, "makes_tool_calls", False) for st in self.stages)
+        self._ends = any(hasattr(st, "finished") for st in self.stages)
 
     def feed(self, events: list[Event]) -> list[Out]:
         out: list[Out] = []

@@ -46,8 +46,7 @@ def count_tokens(text: str) -> int:
     """The estimate: about four bytes of UTF-8 per token (at least one for any text)."""
     if not text:
         return 0
-    return ((len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass")))
-            + 3) // 4
+    return (utf8_size(text) + 3) // 4
 
 
 def prompt_tokens(texts: Iterable[str], count: Counter = count_tokens) -> int:
@@ -59,9 +58,7 @@ def prompt_tokens(texts: Iterable[str], count: Counter = count_tokens) -> int:
 
 def query_prompt_tokens(body: dict[str, Any], count: Counter = count_tokens) -> int:
     """Prompt tokens of a Poe query body: messages, tool definitions, the last tool round."""
-    total = _PER_REPLY  # as prompt_tokens(), once per request: without a generator
-    for message in body.get("query") or ():
-        total += _PER_MESSAGE + count(message.get("content") or "")
+    total = prompt_tokens((m.get("content") or "" for m in body.get("query") or ()), count)
     for key in ("tools", "tool_calls", "tool_results"):
         value = body.get(key)
         if value:
@@ -185,11 +182,9 @@ class ByteTally(Accumulator):
         for item in items:
             kind = item[0]
             if kind == CONTENT:
-                text = item[1]
-                self._content_bytes += len(text) if text.isascii() else utf8_size(text)
+                self._content_bytes += utf8_size(item[1])
             elif kind == REASONING:
-                text = item[1]
-                self._reasoning_bytes += len(text) if text.isascii() else utf8_size(text)
+                self._reasoning_bytes += utf8_size(item[1])
             else:
                 if kind == RESET:
                     self._content_bytes = self._reasoning_bytes = 0
